@@ -1,0 +1,78 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+)
+
+// DefaultPinDir is where a running enforcer keeps its pinned state.
+const DefaultPinDir = "/sys/fs/bpf/enforcer"
+
+// Options configure Load.
+type Options struct {
+	// PinDir is the bpffs directory holding the maps and links. Maps found
+	// there are re-used, so the tables (and enforcement) survive restarts.
+	// Empty means nothing is pinned: tests and benchmarks.
+	PinDir string
+}
+
+// Datapath is a loaded XDP program with its maps.
+type Datapath struct {
+	objs   enforcerObjects
+	pinDir string
+}
+
+// Load loads the XDP program, creating or re-using its pinned maps. A fresh
+// load installs an empty source table, so protected services start closed.
+func Load(opts Options) (*Datapath, error) {
+	spec, err := loadEnforcer()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded program: %w", err)
+	}
+	var co ebpf.CollectionOptions
+	if opts.PinDir != "" {
+		if err := os.MkdirAll(opts.PinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create pin directory: %w", err)
+		}
+		co.Maps.PinPath = opts.PinDir
+	} else {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	}
+	d := &Datapath{pinDir: opts.PinDir}
+	if err := spec.LoadAndAssign(&d.objs, &co); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load program: %+v", ve)
+		}
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("pinned maps in %s are from an incompatible version; run `enforcer detach` to remove them: %w", opts.PinDir, err)
+		}
+		return nil, fmt.Errorf("load program: %w", err)
+	}
+	var id ebpf.MapID
+	if err := d.objs.SourceTables.Lookup(uint32(0), &id); err != nil || id == 0 {
+		if err := d.SwapSources(emptyTable()); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// Close releases the process's handles. Pinned state stays.
+func (d *Datapath) Close() error { return d.objs.Close() }
+
+// Program is the enforcing XDP program.
+func (d *Datapath) Program() *ebpf.Program { return d.objs.EnforcerXdp }
+
+// FloorProgram parses like Program and decides nothing: a benchmark
+// baseline.
+func (d *Datapath) FloorProgram() *ebpf.Program { return d.objs.EnforcerFloor }
+
+// PinDir is where the datapath's state is pinned ("" if not pinned).
+func (d *Datapath) PinDir() string { return d.pinDir }
