@@ -458,7 +458,7 @@ int enforcer_xdp(struct xdp_md *ctx)
 	/* DROP: a geofenced service cannot place this source. */
 	if (country == 0)
 		return drop(svc, REASON_NO_COUNTRY, 0, bytes);
-	if ((s->countries[(country / 64) % COUNTRY_WORDS] >> (country % 64)) & 1) {
+	if ((s->countries[country / 64] >> (country % 64)) & 1) { /* country < 677: word <= 10 */
 		count(svc, VERDICT_PASS, REASON_COUNTRY, bytes);
 		return XDP_PASS;
 	}
