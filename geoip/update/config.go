@@ -262,21 +262,24 @@ func (s *settings) set(key, value string, origin *ConfigError) error {
 // envVars maps GEOIPUPDATE_* variables to the setting each overrides, in
 // the order geoipupdate applies them (a _FILE variant wins over the plain
 // one).
-var envVars = []struct{ name, key string }{
-	{"GEOIPUPDATE_ACCOUNT_ID", "AccountID"},
-	{"GEOIPUPDATE_ACCOUNT_ID_FILE", "AccountID"},
-	{"GEOIPUPDATE_LICENSE_KEY", "LicenseKey"},
-	{"GEOIPUPDATE_LICENSE_KEY_FILE", "LicenseKey"},
-	{"GEOIPUPDATE_EDITION_IDS", "EditionIDs"},
-	{"GEOIPUPDATE_DB_DIR", "DatabaseDirectory"},
-	{"GEOIPUPDATE_HOST", "Host"},
-	{"GEOIPUPDATE_PROXY", "Proxy"},
-	{"GEOIPUPDATE_PROXY_USER_PASSWORD", "ProxyUserPassword"},
-	{"GEOIPUPDATE_LOCK_FILE", "LockFile"},
-	{"GEOIPUPDATE_RETRY_FOR", "RetryFor"},
-	{"GEOIPUPDATE_PRESERVE_FILE_TIMES", "PreserveFileTimes"},
-	{"GEOIPUPDATE_PARALLELISM", "Parallelism"},
-	{"GEOIPUPDATE_VERBOSE", "Verbose"},
+var envVars = []struct {
+	name, key string
+	file      bool // the variable names a file that holds the value
+}{
+	{"GEOIPUPDATE_ACCOUNT_ID", "AccountID", false},
+	{"GEOIPUPDATE_ACCOUNT_ID_FILE", "AccountID", true},
+	{"GEOIPUPDATE_LICENSE_KEY", "LicenseKey", false},
+	{"GEOIPUPDATE_LICENSE_KEY_FILE", "LicenseKey", true},
+	{"GEOIPUPDATE_EDITION_IDS", "EditionIDs", false},
+	{"GEOIPUPDATE_DB_DIR", "DatabaseDirectory", false},
+	{"GEOIPUPDATE_HOST", "Host", false},
+	{"GEOIPUPDATE_PROXY", "Proxy", false},
+	{"GEOIPUPDATE_PROXY_USER_PASSWORD", "ProxyUserPassword", false},
+	{"GEOIPUPDATE_LOCK_FILE", "LockFile", false},
+	{"GEOIPUPDATE_RETRY_FOR", "RetryFor", false},
+	{"GEOIPUPDATE_PRESERVE_FILE_TIMES", "PreserveFileTimes", false},
+	{"GEOIPUPDATE_PARALLELISM", "Parallelism", false},
+	{"GEOIPUPDATE_VERBOSE", "Verbose", false},
 }
 
 func (s *settings) readEnv(lookupEnv func(string) (string, bool)) error {
@@ -285,11 +288,11 @@ func (s *settings) readEnv(lookupEnv func(string) (string, bool)) error {
 	}
 	for _, v := range envVars {
 		value, ok := lookupEnv(v.name)
-		if !ok || (value == "" && strings.HasSuffix(v.name, "_FILE")) {
+		if !ok || (value == "" && v.file) {
 			continue
 		}
 		origin := &ConfigError{Env: v.name}
-		if strings.HasSuffix(v.name, "_FILE") {
+		if v.file {
 			b, err := os.ReadFile(value)
 			if err != nil {
 				origin.Msg = fmt.Sprintf("cannot read %s: %v", value, err)

@@ -202,13 +202,18 @@ func (u *Updater) attempt(ctx context.Context, edition string) (EditionResult, e
 		return res, err
 	}
 	res.Changed, res.NewMD5, res.BuildTime, res.NoCountryData = true, remote.MD5, inst.buildTime, inst.noCountry
-	u.log.Info("installed", "edition", edition, "path", path, "build_time", inst.buildTime, "previous", path+".prev")
+	if inst.keptPrevious {
+		u.log.Info("installed", "edition", edition, "path", path, "build_time", inst.buildTime, "previous", path+".prev")
+	} else {
+		u.log.Info("installed", "edition", edition, "path", path, "build_time", inst.buildTime)
+	}
 	return res, nil
 }
 
 type installed struct {
-	buildTime time.Time
-	noCountry bool
+	buildTime    time.Time
+	noCountry    bool
+	keptPrevious bool // an older file is now path.prev
 }
 
 // fetch downloads remote into path's temporary file and installs it; on
@@ -260,7 +265,8 @@ func (u *Updater) fetch(ctx context.Context, edition, path string, remote remote
 			return installed{}, fmt.Errorf("set file time: %w", err)
 		}
 	}
-	if err := keepPrevious(path); err != nil {
+	kept, err := keepPrevious(path)
+	if err != nil {
 		return installed{}, err
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -270,7 +276,7 @@ func (u *Updater) fetch(ctx context.Context, edition, path string, remote remote
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		return installed{}, err
 	}
-	return installed{buildTime: md.BuildTime, noCountry: noCountry}, nil
+	return installed{buildTime: md.BuildTime, noCountry: noCountry, keptPrevious: kept}, nil
 }
 
 // check opens a downloaded database as enforcer will. A database without
@@ -292,22 +298,22 @@ func check(path string) (geoip.Metadata, bool, error) {
 
 // keepPrevious makes path.prev a hard link to the installed file, so the
 // rename that follows leaves the old release there for rollback. Without
-// an installed file there is nothing to keep.
-func keepPrevious(path string) error {
+// an installed file there is nothing to keep, and it returns false.
+func keepPrevious(path string) (bool, error) {
 	prev := path + ".prev"
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err := os.Remove(prev); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove old %s: %w", prev, err)
+		return false, fmt.Errorf("remove old %s: %w", prev, err)
 	}
 	if err := os.Link(path, prev); err != nil {
 		// Some file systems have no hard links; a copy does as well.
 		if cerr := copyFile(path, prev); cerr != nil {
-			return fmt.Errorf("keep previous database as %s: %w", prev, errors.Join(err, cerr))
+			return false, fmt.Errorf("keep previous database as %s: %w", prev, errors.Join(err, cerr))
 		}
 	}
-	return nil
+	return true, nil
 }
 
 func copyFile(from, to string) error {
