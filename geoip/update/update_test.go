@@ -316,9 +316,11 @@ func TestRun(t *testing.T) {
 			requests: []string{"metadata GeoLite2-Country", "download GeoLite2-Country"},
 		},
 		{
-			name:   "corrupt tar",
-			serve:  map[string][]byte{"GeoLite2-Country": current},
-			setup:  func(f *fakeServer) { f.archive = func([]byte) []byte { return gzipOf(t, bytes.Repeat([]byte("not a tar header "), 64)) } },
+			name:  "corrupt tar",
+			serve: map[string][]byte{"GeoLite2-Country": current},
+			setup: func(f *fakeServer) {
+				f.archive = func([]byte) []byte { return gzipOf(t, bytes.Repeat([]byte("not a tar header "), 64)) }
+			},
 			before: map[string][]byte{country: old}, wantErr: "corrupt tar archive",
 			requests: []string{"metadata GeoLite2-Country", "download GeoLite2-Country"},
 		},
@@ -417,9 +419,11 @@ func TestRun(t *testing.T) {
 				"download GeoLite2-Country", "metadata GeoLite2-Country", "download GeoLite2-Country"},
 		},
 		{
-			name:     "5xx beyond RetryFor",
-			serve:    map[string][]byte{"GeoLite2-Country": current},
-			setup:    func(f *fakeServer) { f.metadataStatus = []int{500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500} },
+			name:  "5xx beyond RetryFor",
+			serve: map[string][]byte{"GeoLite2-Country": current},
+			setup: func(f *fakeServer) {
+				f.metadataStatus = []int{500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500, 500}
+			},
 			retryFor: 30 * time.Millisecond,
 			before:   map[string][]byte{country: old}, wantErr: "gave up after",
 		},
