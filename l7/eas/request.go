@@ -3,7 +3,6 @@ package eas
 import (
 	"encoding/base64"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -155,7 +154,7 @@ func singleHeader(h http.Header, name string) (string, error) {
 	case 1:
 		return vs[0], nil
 	}
-	return "", fieldErr(textproto.CanonicalMIMEHeaderKey(name), ErrDuplicate, "%d values", len(vs))
+	return "", fieldErr(name, ErrDuplicate, "%d values", len(vs))
 }
 
 // basicUser returns the user name of Basic credentials (RFC 7617):
