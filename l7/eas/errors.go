@@ -42,6 +42,8 @@ type FieldError struct {
 	Err error
 }
 
+// Error formats field, offset, detail and sentinel:
+// "eas DeviceId at byte 4: need 10 bytes, 3 left: truncated".
 func (e *FieldError) Error() string {
 	s := "eas " + e.Field
 	if e.Offset >= 0 {

@@ -21,6 +21,7 @@ const (
 	FormBase64
 )
 
+// String returns "plain" or "base64".
 func (f Form) String() string {
 	switch f {
 	case FormPlain:

@@ -358,3 +358,23 @@ func TestQueryEncodeByForm(t *testing.T) {
 		t.Errorf("base64 Encode() = %q, want %q", got, specVector)
 	}
 }
+
+func TestBase64TextTruncatedAtEveryChar(t *testing.T) {
+	for n := range len(specVector) {
+		_, err := ParseQuery(specVector[:n])
+		switch {
+		case n == 0 && errors.Is(err, ErrMissing):
+		case errors.Is(err, ErrTruncated), errors.Is(err, ErrBadBase64):
+		default:
+			t.Errorf("ParseQuery(first %d chars of the spec vector) error = %v, want ErrTruncated or ErrBadBase64", n, err)
+		}
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	_, err := ParseQuery("jAAJBAp2MTQw")
+	want := "eas DeviceId at byte 5: need 10 bytes, 4 left: truncated"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+}

@@ -210,7 +210,7 @@ func TestDecodeTruncatedAtEveryByte(t *testing.T) {
 
 // nested returns a document whose innermost element sits at depth n.
 func nested(n int) []byte {
-	b := append([]byte{}, Header[:]...)
+	b := append([]byte{}, header[:]...)
 	b = append(b, bytes.Repeat([]byte{0x4F}, n-1)...)
 	b = append(b, 0x0F)
 	return append(b, bytes.Repeat([]byte{0x01}, n-1)...)

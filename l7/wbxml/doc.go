@@ -28,15 +28,17 @@
 //
 // # What is rejected, and why
 //
-// EAS uses a small subset of WBXML ([MS-ASWBXML] section 2.1.1). The decoder
-// accepts exactly that subset and rejects the rest with a typed error rather
-// than guessing:
+// EAS uses a small subset of WBXML: the overview of [MS-ASWBXML] lists tag
+// tokens, code pages, inline strings and opaque data as used, and string
+// tables, entities, processing instructions and attributes as not used. The
+// decoder accepts exactly that subset and rejects the rest with a typed
+// error rather than guessing:
 //
 //   - The header must be version 0x03, public identifier 0x01, charset 0x6A
-//     (UTF-8) and a string table of length 0. EAS never sends a string table
-//     (section 2.1.1), and accepting one would mean honouring STR_T
-//     references into a table that has to be held in memory for the whole
-//     stream; a non-empty table is [ErrUnsupported].
+//     (UTF-8) and a string table of length 0, as in the example of
+//     [MS-ASWBXML] section 3. Accepting a string table would mean honouring
+//     STR_T references into a table held in memory for the whole stream; a
+//     non-empty table is [ErrUnsupported].
 //   - Attributes (tag bit 0x80) and the global tokens ENTITY, LITERAL*,
 //     EXT_*, PI and STR_T are [ErrUnsupported]: no EAS code page defines
 //     attributes or extensions.

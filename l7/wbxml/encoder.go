@@ -46,7 +46,7 @@ func (e *Encoder) WriteToken(t Token) error {
 func (e *Encoder) writeToken(t Token) error {
 	if !e.started {
 		e.started = true
-		if _, err := e.w.Write(Header[:]); err != nil {
+		if _, err := e.w.Write(header[:]); err != nil {
 			return err
 		}
 	}

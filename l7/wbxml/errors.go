@@ -39,6 +39,7 @@ type SyntaxError struct {
 	Err error
 }
 
+// Error formats the offset, message and sentinel.
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("wbxml offset %d: %s: %v", e.Offset, e.Msg, e.Err)
 }

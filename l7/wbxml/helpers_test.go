@@ -41,7 +41,7 @@ func mustHexFile(tb testing.TB, name string) []byte {
 // doc prepends the EAS header to a body given in hex.
 func doc(tb testing.TB, body string) []byte {
 	tb.Helper()
-	return append(Header[:], mustHex(tb, body)...)
+	return append(header[:], mustHex(tb, body)...)
 }
 
 // pipe decodes b token by token and re-encodes every token, as a streaming

@@ -14,17 +14,17 @@ const (
 	flagAttributes byte = 0x80
 )
 
-// Header bytes EAS requires ([MS-ASWBXML] section 2.1.1): WBXML 1.3,
-// public identifier 1 ("unknown"), charset 106 (UTF-8, IANA MIBenum), an
-// empty string table.
+// Header bytes EAS uses (the example of [MS-ASWBXML] section 3): WBXML 1.3,
+// public identifier 1 ("unknown"), charset 106 (UTF-8, IANA MIBenum), then
+// an empty string table.
 const (
 	Version  byte = 0x03
 	PublicID byte = 0x01
 	Charset  byte = 0x6A
 )
 
-// Header is the four bytes every EAS WBXML document starts with.
-var Header = [4]byte{Version, PublicID, Charset, 0x00}
+// header is the four bytes every EAS WBXML document starts with.
+var header = [4]byte{Version, PublicID, Charset, 0x00}
 
 // globalTokenNames names the global tokens the decoder rejects, for error
 // messages (WBXML 1.3 section 7.1).
@@ -50,6 +50,7 @@ const (
 	Opaque
 )
 
+// String returns the kind's name.
 func (k Kind) String() string {
 	switch k {
 	case StartTag:
@@ -88,6 +89,8 @@ type Token struct {
 // Name returns the qualified name of the token's tag.
 func (t Token) Name() string { return t.Tag.Name() }
 
+// String describes the token for debugging: <Tag>, </Tag>, STR_I "..." or
+// OPAQUE[n].
 func (t Token) String() string {
 	switch t.Kind {
 	case StartTag:
