@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mailgate/enforcer/geoip"
+	"github.com/mailgate/enforcer/geoip/update"
+)
+
+// defaultDB is the database `geoip lookup` reads without --db: where
+// `geoip update` installs GeoLite2-Country with its default directory.
+var defaultDB = filepath.Join(update.DefaultDatabaseDirectory, "GeoLite2-Country.mmdb")
+
+// defaultConfigFile is geoipupdate's usual GeoIP.conf.
+const defaultConfigFile = "/etc/GeoIP.conf"
+
+var geoipCommand = &command{
+	name:  "geoip",
+	short: "look up and update the GeoIP country databases",
+	long: `The country allowlists are judged with a MaxMind DB (.mmdb) file: GeoLite2 or
+GeoIP2 Country or City, or a database with a flat country_code field
+(DB-IP Lite, ip-location-db).`,
+	examples: []example{
+		{"Where is this address?", "enforcer geoip lookup 192.0.2.1"},
+		{"Update the databases listed in /etc/GeoIP.conf", "enforcer geoip update"},
+	},
+	sub: []*command{geoipLookupCommand, geoipUpdateCommand},
+}
+
+var geoipLookupCommand = &command{
+	name:  "lookup",
+	short: "print the country of IP addresses",
+	usage: "[--db FILE] [--json] IP...",
+	long: `Print, for each address, its country, the record field the country came from
+(country, registered_country, country_code, or none) and the database network
+that holds the address. An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is
+judged as the IPv4 address, as the datapath judges it.`,
+	examples: []example{
+		{"Look up two addresses in the installed database", "enforcer geoip lookup 192.0.2.1 2001:db8::1"},
+		{"Use another database and print JSON", "enforcer geoip lookup --db ./dbip-country-lite.mmdb --json 198.51.100.7"},
+	},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		db := fs.String("db", defaultDB, "the MaxMind DB `FILE` to read")
+		asJSON := fs.Bool("json", false, "print a JSON array of {ip, country, source, network}")
+		return func(ctx context.Context, e *env, args []string) error {
+			return geoipLookup(e, *db, *asJSON, args)
+		}
+	},
+}
+
+// lookupJSON is one element of `geoip lookup --json`.
+type lookupJSON struct {
+	IP      string       `json:"ip"`
+	Country string       `json:"country"` // "" when none
+	Source  geoip.Source `json:"source"`
+	Network string       `json:"network"`
+}
+
+func geoipLookup(e *env, dbPath string, asJSON bool, args []string) error {
+	if len(args) == 0 {
+		return errors.New("geoip lookup: no IP address given; run 'enforcer geoip lookup --help'")
+	}
+	// Parse every argument before opening the database, so a typo costs
+	// nothing and prints nothing half-done.
+	ips := make([]netip.Addr, len(args))
+	for i, a := range args {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return fmt.Errorf("geoip lookup: argument %d, %q, is not an IP address; give addresses such as 192.0.2.1 or 2001:db8::1", i+1, a)
+		}
+		ips[i] = ip
+	}
+	db, err := geoip.Open(dbPath)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("geoip lookup: %w; install it with 'enforcer geoip update' or name another file with --db", err)
+		}
+		return fmt.Errorf("geoip lookup: %w", err)
+	}
+	defer db.Close()
+	results := make([]geoip.Result, len(ips))
+	for i, ip := range ips {
+		if results[i], err = db.Lookup(ip); err != nil {
+			return fmt.Errorf("geoip lookup: %w", err)
+		}
+	}
+	if asJSON {
+		out := make([]lookupJSON, len(results))
+		for i, r := range results {
+			out[i] = lookupJSON{IP: r.IP.String(), Country: r.Country, Source: r.Source, Network: r.Network.String()}
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IP\tCOUNTRY\tSOURCE\tNETWORK")
+	for _, r := range results {
+		country := r.Country
+		if country == "" {
+			country = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.IP, country, r.Source, r.Network)
+	}
+	return tw.Flush()
+}
+
+var geoipUpdateCommand = &command{
+	name:  "update",
+	short: "download new GeoIP databases (GeoIP.conf compatible)",
+	usage: "[flags]",
+	long: `Update the databases listed in EditionIDs from MaxMind, as MaxMind's geoipupdate
+does and with the same configuration: GeoIP.conf (AccountID, LicenseKey,
+EditionIDs, DatabaseDirectory, Host, Proxy, ProxyUserPassword, LockFile,
+RetryFor, PreserveFileTimes, Parallelism) and the GEOIPUPDATE_* environment
+variables, which override the file; flags override both. The config file
+defaults to $GEOIPUPDATE_CONF_FILE, else /etc/GeoIP.conf if it exists.
+DatabaseDirectory defaults to /var/lib/enforcer.
+
+Unchanged databases are not downloaded (their MD5 matches the server's). A new
+one is installed only after its MD5 matches, it opens, and it is not older
+than the installed one; the previous file is kept as NAME.mmdb.prev for
+rollback (rename it back, then reload). A second run while one holds the
+lock fails at once.
+
+Exit status: 0 on success, 1 on error, and --unchanged-exit-code (if set)
+when the run succeeded without changing any database, so that cron can act
+on real changes only.`,
+	examples: []example{
+		{"Update with /etc/GeoIP.conf, silent unless something fails (for cron)", "enforcer geoip update"},
+		{"Use another file and directory, and say what happens", "enforcer geoip update -f /etc/enforcer/GeoIP.conf -d /var/lib/enforcer -v"},
+		{"Reload the daemon only when a database changed", "enforcer geoip update --post-update-command 'systemctl reload enforcer'"},
+		{"Let a script tell changes (0) from no change (3) and errors (1)", "enforcer geoip update --unchanged-exit-code 3"},
+	},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		var o updateOptions
+		fs.StringVarP(&o.configFile, "config-file", "f", "", "GeoIP.conf `FILE` (default $GEOIPUPDATE_CONF_FILE, else "+defaultConfigFile+" if it exists)")
+		fs.StringVarP(&o.databaseDirectory, "database-directory", "d", "", "install databases in `DIR`, over DatabaseDirectory and GEOIPUPDATE_DB_DIR")
+		fs.BoolVarP(&o.verbose, "verbose", "v", false, "log each step to stderr")
+		fs.IntVar(&o.unchangedExitCode, "unchanged-exit-code", 0, "exit with `CODE` (2-125) when nothing changed; 0 keeps the usual 0")
+		fs.StringVar(&o.postUpdateCommand, "post-update-command", "", "run `CMD` with /bin/sh -c after a database changed (e.g. to reload the daemon)")
+		return func(ctx context.Context, e *env, args []string) error {
+			o.configFileSet = fs.Changed("config-file")
+			if len(args) > 0 {
+				return fmt.Errorf("geoip update: unexpected argument %q; editions come from EditionIDs in GeoIP.conf or GEOIPUPDATE_EDITION_IDS", args[0])
+			}
+			return geoipUpdate(ctx, e, o)
+		}
+	},
+}
+
+type updateOptions struct {
+	configFile        string
+	configFileSet     bool
+	databaseDirectory string
+	verbose           bool
+	unchangedExitCode int
+	postUpdateCommand string
+}
+
+func geoipUpdate(ctx context.Context, e *env, o updateOptions) error {
+	if c := o.unchangedExitCode; c != 0 && (c < 2 || c > 125) {
+		return fmt.Errorf("geoip update: --unchanged-exit-code %d: use 0 or a code from 2 to 125 (1 means error, above 125 the shell's own)", c)
+	}
+	path := o.configFile
+	if !o.configFileSet {
+		// As geoipupdate: the default file is used only if it exists, so the
+		// environment alone can configure a run.
+		path = defaultConfigFile
+		if v, ok := e.lookupEnv("GEOIPUPDATE_CONF_FILE"); ok {
+			path = v
+		} else if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			path = ""
+		}
+	}
+	cfg, err := update.LoadConfig(path, e.lookupEnv, update.Overrides{DatabaseDirectory: o.databaseDirectory, Verbose: o.verbose})
+	if err != nil {
+		return fmt.Errorf("geoip update: %w", err)
+	}
+	level := slog.LevelWarn
+	if cfg.Verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.Verbose {
+		log.Info("configuration", "config_file", path, "database_directory", cfg.DatabaseDirectory, "editions", cfg.EditionIDs, "host", cfg.Host)
+	}
+	res, runErr := update.New(cfg, log).Run(ctx)
+	changed := res.Changed()
+	if len(changed) > 0 && o.postUpdateCommand != "" {
+		// Installed files are live even if another edition failed: reload.
+		if err := update.RunHook(ctx, o.postUpdateCommand, changed, e.stdout, e.stderr); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if runErr != nil {
+		return fmt.Errorf("geoip update: %w", runErr)
+	}
+	if len(changed) == 0 && o.unchangedExitCode != 0 {
+		return exitCode(o.unchangedExitCode)
+	}
+	return nil
+}
