@@ -27,8 +27,12 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Slot 0 holds the live source table; replacing it is the atomic swap. The
- * inner map here is a template: userspace creates each real table with its
- * exact number of cells (BPF_F_INNER_MAP lets the sizes differ). */
+ * inner map here is a template: every table userspace creates has the same
+ * capacity (the loader may raise it before loading). A fixed capacity, not
+ * BPF_F_INNER_MAP, lets the verifier inline every table lookup; without
+ * that each lookup is a helper call and the geo verdict costs several times
+ * the parse (measured: see README, Performance). Mmapable so userspace fills
+ * a new table with one copy. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, 1);
@@ -36,8 +40,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct {
 		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(map_flags, BPF_F_INNER_MAP);
-		__uint(max_entries, ST_FIRST_NODE);
+		__uint(map_flags, BPF_F_MMAPABLE);
+		__uint(max_entries, ST_DEFAULT_CELLS);
 		__type(key, __u32);
 		__type(value, struct st_cell);
 	});

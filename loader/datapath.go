@@ -17,12 +17,19 @@ type Options struct {
 	// there are re-used, so the tables (and enforcement) survive restarts.
 	// Empty means nothing is pinned: tests and benchmarks.
 	PinDir string
+	// TableCells is the source table's capacity in 32-byte cells; 0 means
+	// the default, 2M cells (64 MiB), room for a full GeoLite2-Country
+	// (about 1.3M cells) and large allow and deny lists. Each table is
+	// allocated at full capacity, and a switch briefly holds two. Pinned
+	// maps keep the capacity they were created with.
+	TableCells uint32
 }
 
 // Datapath is a loaded XDP program with its maps.
 type Datapath struct {
 	objs   enforcerObjects
 	pinDir string
+	table  ebpf.MapSpec // how to create a source table
 }
 
 // Load loads the XDP program, creating or re-using its pinned maps. A fresh
@@ -31,6 +38,10 @@ func Load(opts Options) (*Datapath, error) {
 	spec, err := loadEnforcer()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded program: %w", err)
+	}
+	inner := spec.Maps[enforcerMapSourceTables].InnerMap
+	if opts.TableCells != 0 {
+		inner.MaxEntries = opts.TableCells
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinDir != "" {
@@ -54,8 +65,17 @@ func Load(opts Options) (*Datapath, error) {
 		}
 		return nil, fmt.Errorf("load program: %w", err)
 	}
+	// A re-used pinned outer map keeps the capacity it was created with.
+	d.table = *inner.Copy()
+	d.table.Name = "source_table"
 	var id ebpf.MapID
-	if err := d.objs.SourceTables.Lookup(uint32(0), &id); err != nil || id == 0 {
+	if err := d.objs.SourceTables.Lookup(uint32(0), &id); err == nil && id != 0 {
+		if cur, err := ebpf.NewMapFromID(id); err == nil {
+			d.table.MaxEntries = cur.MaxEntries()
+			cur.Close()
+		}
+	}
+	if id == 0 {
 		if err := d.SwapSources(emptyTable()); err != nil {
 			d.Close()
 			return nil, err

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/mailgate/enforcer/loader/srctable"
 	"github.com/mailgate/enforcer/policy"
@@ -80,35 +80,32 @@ func emptyTable() *srctable.Table {
 // one update: a packet sees the old table or the new one, never a mix, and
 // the old table is freed once no packet uses it.
 func (d *Datapath) SwapSources(t *srctable.Table) error {
-	m, err := ebpf.NewMap(&ebpf.MapSpec{
-		Name:       "source_table",
-		Type:       ebpf.Array,
-		KeySize:    4,
-		ValueSize:  uint32(srctable.CellWords * 4),
-		MaxEntries: uint32(len(t.Cells)),
-		Flags:      unix.BPF_F_INNER_MAP,
-	})
+	if n := uint32(len(t.Cells)); n > d.table.MaxEntries {
+		return fmt.Errorf("source table needs %d cells but holds %d; raise the table capacity: %w", n, d.table.MaxEntries, ErrTableFull)
+	}
+	m, err := ebpf.NewMap(&d.table)
 	if err != nil {
-		return fmt.Errorf("create source table of %d cells: %w", len(t.Cells), err)
+		return fmt.Errorf("create source table: %w", err)
 	}
 	defer m.Close()
-	const chunk = 1 << 14
-	keys := make([]uint32, 0, chunk)
-	for start := 0; start < len(t.Cells); start += chunk {
-		end := min(start+chunk, len(t.Cells))
-		keys = keys[:0]
-		for i := start; i < end; i++ {
-			keys = append(keys, uint32(i))
-		}
-		if _, err := m.BatchUpdate(keys, t.Cells[start:end], nil); err != nil {
-			return fmt.Errorf("fill source table: %w", err)
-		}
+	mem, err := m.Memory()
+	if err != nil {
+		return fmt.Errorf("map source table: %w", err)
+	}
+	// Cells are host-endian uint32s, as the program reads them; the
+	// project builds for little-endian BPF (bpfel) only.
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.Cells))), len(t.Cells)*srctable.CellWords*4)
+	if _, err := mem.WriteAt(raw, 0); err != nil {
+		return fmt.Errorf("fill source table: %w", err)
 	}
 	if err := d.objs.SourceTables.Update(uint32(0), m, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("switch source table: %w", err)
 	}
 	return nil
 }
+
+// ErrTableFull means a compiled source table exceeds the map's capacity.
+var ErrTableFull = errors.New("source table capacity exceeded")
 
 // SetServices programs the protected services: which protocol and port
 // (and destination) belongs to which service, and each service's country

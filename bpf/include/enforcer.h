@@ -35,6 +35,9 @@
 #define ST_CLASSES_PER_CELL 2
 #define ST_FIRST_NODE (ST_CLASS_BASE + ST_CLASS_CELLS)
 #define ST_NODE 0x80000000u
+/* Default capacity: 2M cells (64 MiB); a full GeoLite2-Country needs about
+ * 1.3M. The loader can change it. */
+#define ST_DEFAULT_CELLS (1u << 21)
 /* Node levels below the 16-bit direct table: ceil((32-16)/6), ceil((128-16)/6). */
 #define ST_V4_LEVELS 3
 #define ST_V6_LEVELS 19

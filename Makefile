@@ -1,0 +1,54 @@
+# enforcer build. `make demo` and `make test` are the two commands a new
+# host needs; both install their own dependencies (scripts/deps.sh).
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/enforcer
+BENCH_OUT ?=
+FUZZTIME ?= 15s
+
+.PHONY: all deps generate check-generated build test test-unit test-privileged fuzz bench demo demo-clean lint clean
+
+all: build
+
+# Installs clang, libbpf headers, iproute2, nftables, dovecot... when missing.
+deps:
+	@bash scripts/deps.sh
+
+# Rebuilds the committed bpf2go outputs from bpf/*.c.
+generate: deps
+	$(GO) generate ./loader/...
+
+# Fails if the committed generated files differ from what the C sources give.
+check-generated: generate
+	@git diff --exit-code --stat -- loader/ || { echo "generated BPF files are stale: run 'make generate' and commit" >&2; exit 1; }
+
+build:
+	$(GO) build -o $(BIN) ./cmd/enforcer
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting" >&2; exit 1; }
+	$(GO) vet ./...
+	clang-format --version >/dev/null 2>&1 || true
+
+# Everything, privileged tests included (run as root; in CI a missing
+# privilege or tool fails instead of skipping), then a short bounded fuzz
+# run of each fuzz target beyond its seed corpus.
+test: deps check-generated lint
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDatapathMatchesModel$$' -fuzztime $(FUZZTIME) ./loader/
+
+bench: deps
+	$(GO) run ./test/bench $(if $(BENCH_OUT),-out $(BENCH_OUT))
+
+demo: deps build
+	@bash scripts/demo.sh
+
+demo-clean:
+	@bash scripts/demo.sh clean
+
+clean:
+	rm -rf bin
