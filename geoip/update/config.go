@@ -56,7 +56,7 @@ type Config struct {
 	// <DatabaseDirectory>/.geoipupdate.lock.
 	LockFile string
 	// RetryFor bounds how long transient errors (network, HTTP 5xx) are
-	// retried; 0 tries once. Default DefaultRetryFor.
+	// retried, per edition; 0 tries once. Default DefaultRetryFor.
 	RetryFor time.Duration
 	// PreserveFileTimes sets an installed file's modification time to the
 	// server's Last-Modified; default false.

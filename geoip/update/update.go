@@ -168,7 +168,9 @@ func (u *Updater) retry(ctx context.Context, edition string) (EditionResult, err
 			}
 			return r, err
 		}
-		u.log.Warn("transient error, retrying", "edition", edition, "attempt", attempt, "wait", jittered, "err", err)
+		// Info, not Warn: a retry that then succeeds must not make cron
+		// mail anyone. The final error, if any, is what matters.
+		u.log.Info("transient error, retrying", "edition", edition, "attempt", attempt, "wait", jittered, "err", err)
 		t := time.NewTimer(jittered)
 		select {
 		case <-ctx.Done():
