@@ -328,13 +328,14 @@ static __always_inline __u32 step(void *st, __u32 e, __u64 v)
 
 static __always_inline __u32 walk4(void *st, __u32 a)
 {
-	__u32 e = word(st, ST_V4_DIRECT * 8 + (a >> 16));
+	__u32 e = word(st, ST_V4_DIRECT * 8 + (a >> (32 - ST_DIRECT_BITS)));
 	if (e & ST_NODE)
-		e = step(st, e, (a >> 10) & 63);
+		e = step(st, e, (a >> 8) & 63);
 	if (e & ST_NODE)
-		e = step(st, e, (a >> 4) & 63);
+		e = step(st, e, (a >> 2) & 63);
 	if (e & ST_NODE)
-		e = step(st, e, (a << 2) & 63); /* 4 bits left, padded with zeros */
+		e = step(st, e, (a << 4) & 63); /* 2 bits left, padded with zeros */
+	_Static_assert(ST_DIRECT_BITS == 18 && ST_V4_LEVELS == 3, "walk4 is written for 18+6+6+6");
 	return e;
 }
 
@@ -348,13 +349,13 @@ static __always_inline __u32 walk6(void *st, const __u32 *a)
 {
 	__u64 hi = (__u64)bpf_ntohl(a[0]) << 32 | bpf_ntohl(a[1]);
 	__u64 lo = (__u64)bpf_ntohl(a[2]) << 32 | bpf_ntohl(a[3]);
-	__u32 e = word(st, ST_V6_DIRECT * 8 + (hi >> 48));
+	__u32 e = word(st, ST_V6_DIRECT * 8 + (hi >> (64 - ST_DIRECT_BITS)));
 	/* Written out: clang will not unroll the loop form, and constant
 	 * depths let chunk6 fold to one shift and mask per level. */
 #define LEVEL(i)                                                      \
 	if (!(e & ST_NODE))                                           \
 		return e;                                             \
-	e = step(st, e, chunk6(hi, lo, 16 + 6 * (i)));
+	e = step(st, e, chunk6(hi, lo, ST_DIRECT_BITS + 6 * (i)));
 	LEVEL(0) LEVEL(1) LEVEL(2) LEVEL(3) LEVEL(4) LEVEL(5) LEVEL(6)
 	LEVEL(7) LEVEL(8) LEVEL(9) LEVEL(10) LEVEL(11) LEVEL(12) LEVEL(13)
 	LEVEL(14) LEVEL(15) LEVEL(16) LEVEL(17) LEVEL(18)

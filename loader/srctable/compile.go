@@ -162,13 +162,13 @@ func overlaySegments(spans []span) []segment[overlay] {
 	return out
 }
 
-// buildDirect fills a family's 16-bit direct table, building nodes under
-// entries whose /16 holds more than one class.
+// buildDirect fills a family's direct table, building nodes under entries
+// whose /18 holds more than one class.
 func (c *compiler) buildDirect(segs []segment[uint32], width int, base uint32) {
 	k := 0
-	for j := uint64(0); j < 1<<16; j++ {
-		lo := u128{lo: j}.shl(width - 16)
-		hi := lo.or(ones(width - 16))
+	for j := uint64(0); j < 1<<directBits; j++ {
+		lo := u128{lo: j}.shl(width - directBits)
+		hi := lo.or(ones(width - directBits))
 		for k+1 < len(segs) && !lo.less(segs[k+1].start) {
 			k++
 		}
@@ -176,7 +176,7 @@ func (c *compiler) buildDirect(segs []segment[uint32], width int, base uint32) {
 		if k+1 < len(segs) && !hi.less(segs[k+1].start) {
 			cell := uint32(len(c.cells))
 			c.cells = append(c.cells, Cell{})
-			c.buildNode(cell, segs, k, lo, width, 16)
+			c.buildNode(cell, segs, k, lo, width, directBits)
 			e = nodeFlag | cell
 		}
 		c.cells[base+uint32(j)/CellWords][j%CellWords] = e

@@ -3,7 +3,7 @@
 // allowlist it) into the source table the XDP program walks.
 //
 // The table is a compressed multibit trie in the manner of Poptrie (Asai and
-// Ohara, SIGCOMM 2015): a 16-bit direct-indexed table per address family,
+// Ohara, SIGCOMM 2015): an 18-bit direct-indexed table per address family,
 // then 64-ary nodes whose child and leaf arrays are packed and indexed by
 // population counts of two bitmaps. A lookup costs one cell read per 6 bits
 // of the longest prefix on its path and never depends on how many prefixes
@@ -22,10 +22,11 @@ import (
 // Layout constants, mirrored from bpf/include/enforcer.h.
 const (
 	CellWords      = 8
-	directCells    = 8192
+	directBits     = 18
+	directCells    = 1 << directBits / CellWords
 	v4Direct       = 0
-	v6Direct       = 8192
-	classBase      = 16384
+	v6Direct       = directCells
+	classBase      = 2 * directCells
 	classCells     = 8192
 	classesPerCell = 2
 	firstNode      = classBase + classCells
@@ -186,9 +187,9 @@ func (t *Table) Lookup(a netip.Addr) Attr {
 	if a.Is6() {
 		width, direct = 128, v6Direct
 	}
-	top := x.chunk(width, 0, 16)
+	top := x.chunk(width, 0, directBits)
 	e := t.word(direct*CellWords + uint32(top))
-	for d := 16; e&nodeFlag != 0 && d < width; d += 6 {
+	for d := directBits; e&nodeFlag != 0 && d < width; d += 6 {
 		n := t.node(e &^ nodeFlag)
 		v := x.chunk(width, d, 6)
 		mask := uint64(2)<<v - 1
