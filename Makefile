@@ -38,8 +38,20 @@ test: deps check-generated lint
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
+# One bounded run per fuzz target (go test -fuzz takes one target at a time).
+FUZZ_TARGETS := \
+	./loader/:FuzzDatapathMatchesModel \
+	./geoip/:FuzzOpen \
+	./l7/wbxml/:FuzzRoundTrip \
+	./l7/eas/:FuzzParseQuery \
+	./l7/eas/:FuzzUnmarshalBinary
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDatapathMatchesModel$$' -fuzztime $(FUZZTIME) ./loader/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 bench: deps
 	$(GO) run ./test/bench $(if $(BENCH_OUT),-out $(BENCH_OUT))
