@@ -41,6 +41,7 @@ test: deps check-generated lint
 # One bounded run per fuzz target (go test -fuzz takes one target at a time).
 FUZZ_TARGETS := \
 	./loader/:FuzzDatapathMatchesModel \
+	./policy/:FuzzJudge \
 	./geoip/:FuzzOpen \
 	./l7/wbxml/:FuzzRoundTrip \
 	./l7/eas/:FuzzParseQuery \
