@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Mode is how an XDP program is attached.
@@ -43,11 +44,24 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("xdp mode %q: want auto, native or generic", s)
 }
 
-func linkPin(pinDir, iface string) string { return filepath.Join(pinDir, "link_"+iface) }
+// linkPin names the pinned link of iface in the calling thread's network
+// namespace: interface names repeat across namespaces, so the namespace's
+// inode is part of the name.
+func linkPin(pinDir, iface string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return "", fmt.Errorf("identify network namespace: %w", err)
+	}
+	return filepath.Join(pinDir, fmt.Sprintf("link_%s@%d", iface, st.Ino)), nil
+}
 
 // Attach attaches the program to iface through a pinned XDP link, or, if a
 // link is already pinned there, replaces that link's program atomically so
-// the interface is never left unguarded. It returns the mode in effect.
+// the interface is never left unguarded. Asking for another mode than the
+// pinned link's is refused with ErrModeMismatch: the kernel does not hold a
+// native and a generic program at once, so a switch would leave the
+// interface unguarded for a moment; the operator detaches first. It returns
+// the mode in effect.
 func (d *Datapath) Attach(iface string, mode Mode) (Mode, error) {
 	if d.pinDir == "" {
 		return 0, errors.New("attach: the datapath was loaded without a pin directory")
@@ -56,13 +70,28 @@ func (d *Datapath) Attach(iface string, mode Mode) (Mode, error) {
 	if err != nil {
 		return 0, fmt.Errorf("attach xdp to %s: %w", iface, err)
 	}
-	pin := linkPin(d.pinDir, iface)
+	pin, err := linkPin(d.pinDir, iface)
+	if err != nil {
+		return 0, err
+	}
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
 		defer l.Close()
-		if err := l.Update(d.objs.EnforcerXdp); err != nil {
-			return 0, fmt.Errorf("replace xdp program on %s: %w", iface, err)
+		cur, live := pinnedMode(l, ifc.Index)
+		switch {
+		case !live:
+			// The interface went away and came back: the pinned link is
+			// severed and can never be updated. Start afresh.
+			if err := l.Unpin(); err != nil {
+				return 0, fmt.Errorf("remove severed link %s: %w", pin, err)
+			}
+		case mode == ModeAuto || mode == cur:
+			if err := l.Update(d.objs.EnforcerXdp); err != nil {
+				return 0, fmt.Errorf("replace xdp program on %s: %w", iface, err)
+			}
+			return cur, nil
+		default:
+			return cur, fmt.Errorf("%w: xdp on %s is attached in %s mode, %s was asked for; detach first (enforcement stops until re-attached)", ErrModeMismatch, iface, cur, mode)
 		}
-		return attachedMode(ifc.Index)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return 0, fmt.Errorf("open pinned link %s: %w", pin, err)
 	}
@@ -86,31 +115,62 @@ func (d *Datapath) Attach(iface string, mode Mode) (Mode, error) {
 		if err := l.Pin(pin); err != nil {
 			return 0, fmt.Errorf("pin xdp link for %s: %w", iface, err)
 		}
-		return attachedMode(ifc.Index)
+		return m, nil
 	}
 	return 0, fmt.Errorf("attach xdp to %s: %w", iface, errors.Join(errs...))
 }
 
-// attachedMode asks the kernel how the interface's XDP program is attached.
-func attachedMode(ifindex int) (Mode, error) {
-	l, err := netlink.LinkByIndex(ifindex)
+// ErrModeMismatch means an interface already has enforcer's program in
+// another XDP mode than the one asked for.
+var ErrModeMismatch = errors.New("xdp mode mismatch")
+
+// pinnedMode reports the mode of a pinned XDP link and whether it is still
+// attached to the interface with index ifindex.
+func pinnedMode(l link.Link, ifindex int) (Mode, bool) {
+	info, err := l.Info()
 	if err != nil {
-		return 0, fmt.Errorf("query xdp mode: %w", err)
+		return 0, false
 	}
-	x := l.Attrs().Xdp
-	if x == nil || !x.Attached {
-		return 0, fmt.Errorf("query xdp mode: no program attached to %s", l.Attrs().Name)
+	x := info.XDP()
+	if x == nil || int(x.Ifindex) != ifindex {
+		return 0, false
 	}
-	if x.AttachMode == 2 { // XDP_ATTACHED_SKB
-		return ModeGeneric, nil
+	nl, err := netlink.LinkByIndex(ifindex)
+	if err != nil || nl.Attrs().Xdp == nil {
+		return 0, false
 	}
-	return ModeNative, nil
+	xa := nl.Attrs().Xdp
+	switch {
+	case xa.AttachMode == xdpAttachedSkb:
+		return ModeGeneric, true
+	case xa.AttachMode == xdpAttachedDrv:
+		return ModeNative, true
+	case xa.AttachMode == xdpAttachedMulti:
+		// A native and a generic program at once (someone else's beside
+		// ours): the kernel does not say which one is ours.
+		return ModeAuto, true
+	}
+	return 0, false
 }
+
+// Attach modes as the kernel reports them (IFLA_XDP_ATTACHED).
+const (
+	xdpAttachedDrv   = 1
+	xdpAttachedSkb   = 2
+	xdpAttachedMulti = 4
+)
 
 // Detach removes enforcer's XDP link from iface. It is not an error if
 // there is none.
 func Detach(pinDir, iface string) error {
-	pin := linkPin(pinDir, iface)
+	pin, err := linkPin(pinDir, iface)
+	if err != nil {
+		return err
+	}
+	return detachPin(pin)
+}
+
+func detachPin(pin string) error {
 	l, err := link.LoadPinnedLink(pin, nil)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -137,8 +197,8 @@ func Remove(pinDir string) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if name, ok := strings.CutPrefix(e.Name(), "link_"); ok {
-			if err := Detach(pinDir, name); err != nil {
+		if strings.HasPrefix(e.Name(), "link_") {
+			if err := detachPin(filepath.Join(pinDir, e.Name())); err != nil {
 				errs = append(errs, err)
 			}
 		}

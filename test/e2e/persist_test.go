@@ -112,9 +112,13 @@ func TestEnforcementOutlivesLoader(t *testing.T) {
 	const datagrams = 3
 	l := mustLab(t)
 	pinDir := mustPinDir(t)
-	linkPin := filepath.Join(pinDir, "link_"+serverIface)
-
 	mode, childProg := runLoaderProcess(t, pinDir, l.server)
+	// The pin is named by interface and network namespace.
+	pins, err := filepath.Glob(filepath.Join(pinDir, "link_"+serverIface+"@*"))
+	if err != nil || len(pins) != 1 {
+		t.Fatalf("pinned links for %s: %v (%v), want one", serverIface, pins, err)
+	}
+	linkPin := pins[0]
 	if mode != loader.ModeNative.String() {
 		t.Errorf("loader process attached in %s mode, want native", mode)
 	}
