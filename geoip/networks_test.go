@@ -81,7 +81,7 @@ func TestNetworksGenerated(t *testing.T) {
 				if n.Prefix.Addr().Is4() {
 					v4++
 				}
-				for _, a := range []netip.Addr{n.Prefix.Addr(), lastAddr(n.Prefix)} {
+				for _, a := range []netip.Addr{n.Prefix.Addr(), geodata.LastAddr(n.Prefix)} {
 					r, err := db.Lookup(a)
 					if err != nil {
 						t.Fatalf("Lookup(%v): %v", a, err)
@@ -157,13 +157,4 @@ func TestNetworksBadRecordLater(t *testing.T) {
 	if _, err := db.Lookup(addr("2001:db8::1")); err == nil {
 		t.Error("Lookup of the bad record succeeded")
 	}
-}
-
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }

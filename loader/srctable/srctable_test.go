@@ -57,12 +57,7 @@ func randPrefix(r *rand.Rand, v6 bool) netip.Prefix {
 }
 
 func probes(p netip.Prefix) []netip.Addr {
-	first := p.Addr()
-	b := first.AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	last, _ := netip.AddrFromSlice(b)
+	first, last := p.Addr(), geodata.LastAddr(p)
 	out := []netip.Addr{first, last}
 	if pr := first.Prev(); pr.IsValid() {
 		out = append(out, pr)

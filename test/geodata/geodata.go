@@ -92,7 +92,7 @@ func appendFamily(out []Network, r *rand.Rand, n, bits int, mix map[int]int, lo,
 			c = zipf(r)
 		}
 		out = append(out, Network{Prefix: p, Country: c})
-		next, ok := lastAddr(p).Next(), lastAddr(p).Next().IsValid()
+		next, ok := LastAddr(p).Next(), LastAddr(p).Next().IsValid()
 		if !ok {
 			break
 		}
@@ -156,15 +156,15 @@ func alignUp(a netip.Addr, l int) (netip.Prefix, bool) {
 	if p.Addr() == a {
 		return p, true
 	}
-	next := lastAddr(p).Next()
+	next := LastAddr(p).Next()
 	if !next.IsValid() {
 		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(next, l), true
 }
 
-// lastAddr is the highest address in p.
-func lastAddr(p netip.Prefix) netip.Addr {
+// LastAddr is the highest address in p.
+func LastAddr(p netip.Prefix) netip.Addr {
 	b := p.Masked().Addr().AsSlice()
 	for i := p.Bits(); i < len(b)*8; i++ {
 		b[i/8] |= 0x80 >> (i % 8)

@@ -23,7 +23,7 @@ func TestGenerateShape(t *testing.T) {
 		} else {
 			n6++
 		}
-		if *prev != nil && lastAddr((*prev).Prefix).Compare(n.Prefix.Addr()) >= 0 {
+		if *prev != nil && LastAddr((*prev).Prefix).Compare(n.Prefix.Addr()) >= 0 {
 			t.Fatalf("network %v overlaps or precedes %v", n.Prefix, (*prev).Prefix)
 		}
 		*prev = n
