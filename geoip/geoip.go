@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/mailgate/enforcer/policy"
 )
 
 // Source names the record field a country was read from.
@@ -146,4 +148,18 @@ type NoCountryDataError struct {
 func (e *NoCountryDataError) Error() string {
 	return fmt.Sprintf("geoip database %s (type %s) has no country data; use a Country or City database such as GeoLite2-Country",
 		e.Path, e.Metadata.DatabaseType)
+}
+
+// CountryTable reads every network of the database into the country table
+// the datapath compiles (policy.Policy.Networks), networks without a
+// country included so that they stay distinct from unknown space.
+func (db *DB) CountryTable() ([]policy.Network, error) {
+	out := make([]policy.Network, 0, 1<<16)
+	for n, err := range db.Networks() {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, policy.Network{Prefix: n.Prefix, Country: n.Country})
+	}
+	return out, nil
 }
