@@ -154,7 +154,8 @@ func (e *NoCountryDataError) Error() string {
 // the datapath compiles (policy.Policy.Networks), networks without a
 // country included so that they stay distinct from unknown space.
 func (db *DB) CountryTable() ([]policy.Network, error) {
-	out := make([]policy.Network, 0, 1<<16)
+	// A search tree of n nodes has at most n+1 networks: size it once.
+	out := make([]policy.Network, 0, min(db.Metadata().NodeCount+1, 1<<23))
 	for n, err := range db.Networks() {
 		if err != nil {
 			return nil, err

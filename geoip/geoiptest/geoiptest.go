@@ -6,6 +6,7 @@ package geoiptest
 
 import (
 	"cmp"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -79,6 +80,14 @@ func (o Options) withDefaults() Options {
 // what an earlier one stored where they overlap.
 func Write(tb testing.TB, path string, entries []Entry, opts Options) {
 	tb.Helper()
+	if err := WriteFile(path, entries, opts); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// WriteFile is Write for callers without a testing.TB (the benchmark
+// harness).
+func WriteFile(path string, entries []Entry, opts Options) error {
 	opts = opts.withDefaults()
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType:            opts.DatabaseType,
@@ -91,27 +100,28 @@ func Write(tb testing.TB, path string, entries []Entry, opts Options) {
 		KeyGenerator:            keyGenerator{},
 	})
 	if err != nil {
-		tb.Fatalf("new mmdb tree: %v", err)
+		return fmt.Errorf("new mmdb tree: %w", err)
 	}
 	for _, e := range entries {
 		if e.Record == nil {
 			continue
 		}
 		if err := tree.Insert(ipNet(e.Prefix), e.Record); err != nil {
-			tb.Fatalf("insert %v: %v", e.Prefix, err)
+			return fmt.Errorf("insert %v: %w", e.Prefix, err)
 		}
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		tb.Fatalf("create test database: %v", err)
+		return fmt.Errorf("create test database: %w", err)
 	}
 	defer f.Close()
 	if _, err := tree.WriteTo(f); err != nil {
-		tb.Fatalf("write test database %s: %v", path, err)
+		return fmt.Errorf("write test database %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		tb.Fatalf("close test database %s: %v", path, err)
+		return fmt.Errorf("close test database %s: %w", path, err)
 	}
+	return nil
 }
 
 // CountryRecord returns a GeoLite2-Country-shaped record for code:
@@ -148,6 +158,15 @@ func CountryRecord(code string) mmdbtype.Map {
 // nets must be disjoint.
 func WriteDB(tb testing.TB, path string, nets []geodata.Network, opts Options) []geoip.Network {
 	tb.Helper()
+	kept, err := WriteDBFile(path, nets, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return kept
+}
+
+// WriteDBFile is WriteDB for callers without a testing.TB.
+func WriteDBFile(path string, nets []geodata.Network, opts Options) ([]geoip.Network, error) {
 	opts = opts.withDefaults()
 	records := map[string]mmdbtype.Map{}
 	entries := make([]Entry, 0, len(nets))
@@ -168,8 +187,10 @@ func WriteDB(tb testing.TB, path string, nets []geodata.Network, opts Options) [
 		}
 		kept = append(kept, geoip.Network{Prefix: n.Prefix.Masked(), Country: n.Country, Source: src})
 	}
-	Write(tb, path, entries, opts)
-	return Canonical(kept)
+	if err := WriteFile(path, entries, opts); err != nil {
+		return nil, err
+	}
+	return Canonical(kept), nil
 }
 
 func keep(p netip.Prefix, opts Options) bool {

@@ -38,14 +38,35 @@ func main() {
 	sources := flag.Int("sources", 200, "random sources per scenario")
 	repeat := flag.Int("repeat", 20000, "BPF_PROG_TEST_RUN repeats per source")
 	short := flag.Bool("short", false, "fewer sources and repeats (CI smoke run)")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] [datapath] [geoip]\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	if *short {
 		*sources, *repeat = 20, 2000
 	}
-	rows, err := datapath(*sources, *repeat)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	suites := flag.Args()
+	if len(suites) == 0 {
+		suites = []string{"datapath", "geoip"}
+	}
+	var rows []Row
+	for _, s := range suites {
+		var r []Row
+		var err error
+		switch s {
+		case "datapath":
+			r, err = datapath(*sources, *repeat)
+		case "geoip":
+			r, err = geoipRows()
+		default:
+			err = fmt.Errorf("unknown suite %q (want datapath or geoip)", s)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", s, err)
+			os.Exit(1)
+		}
+		rows = append(rows, r...)
 	}
 	print(rows)
 	if *out != "" {
