@@ -68,16 +68,16 @@ func TestCompiledTableMatchesDatabase(t *testing.T) {
 		}
 		agree(t, db, tbl, nw.Prefix.Addr())
 		agree(t, db, tbl, geodata.LastAddr(nw.Prefix))
-		agree(t, db, tbl, randomIn(r, nw.Prefix))
+		agree(t, db, tbl, geodata.RandomAddr(r, nw.Prefix))
 		if nw.Prefix.Addr().Is4() {
 			// IPv4-mapped IPv6 sources are judged as IPv4.
-			agree(t, db, tbl, netip.AddrFrom16(randomIn(r, nw.Prefix).As16()))
+			agree(t, db, tbl, netip.AddrFrom16(geodata.RandomAddr(r, nw.Prefix).As16()))
 		}
 		count++
 	}
 	for range 50000 {
-		agree(t, db, tbl, randomIn(r, netip.MustParsePrefix("0.0.0.0/0")))
-		agree(t, db, tbl, randomIn(r, netip.MustParsePrefix("2000::/3")))
+		agree(t, db, tbl, geodata.RandomAddr(r, netip.MustParsePrefix("0.0.0.0/0")))
+		agree(t, db, tbl, geodata.RandomAddr(r, netip.MustParsePrefix("2000::/3")))
 	}
 	t.Logf("%d networks, %+v", count, tbl.Stats())
 }
@@ -126,15 +126,4 @@ func TestCompiledTableFallbacks(t *testing.T) {
 			}
 		})
 	}
-}
-
-func randomIn(r *rand.Rand, p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		if r.IntN(2) == 1 {
-			b[i/8] |= 0x80 >> (i % 8)
-		}
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }

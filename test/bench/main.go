@@ -124,7 +124,7 @@ func datapath(nsrc, repeat int) ([]Row, error) {
 	}
 	for range 300 {
 		n := randomNet(r, nets)
-		a := randomAddr(r, n.Prefix)
+		a := geodata.RandomAddr(r, n.Prefix)
 		pol.Deny = append(pol.Deny, netip.PrefixFrom(a, a.BitLen()))
 	}
 	pol.Services = []policy.Service{imap}
@@ -169,7 +169,7 @@ func datapath(nsrc, repeat int) ([]Row, error) {
 		pick := func(ok func(a netip.Addr) bool) []netip.Addr {
 			var out []netip.Addr
 			for tries := 0; len(out) < nsrc && tries < 1000*nsrc; tries++ {
-				a := randomAddr(r, randomNet(r, famNets).Prefix)
+				a := geodata.RandomAddr(r, randomNet(r, famNets).Prefix)
 				if ok(a) {
 					out = append(out, a)
 				}
@@ -182,7 +182,7 @@ func datapath(nsrc, repeat int) ([]Row, error) {
 		var allowSrc []netip.Addr
 		for _, p := range imap.Allow {
 			if p.Addr().Is6() == fam.v6 {
-				allowSrc = append(allowSrc, randomAddr(r, p))
+				allowSrc = append(allowSrc, geodata.RandomAddr(r, p))
 			}
 		}
 		scenarios := []struct {
@@ -243,18 +243,6 @@ func perPacket(prog *ebpf.Program, frame []byte, repeat int) (float64, error) {
 
 func randomNet(r *rand.Rand, nets []geodata.Network) geodata.Network {
 	return nets[r.IntN(len(nets))]
-}
-
-// randomAddr is a random address inside p.
-func randomAddr(r *rand.Rand, p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		if r.IntN(2) == 1 {
-			b[i/8] |= 0x80 >> (i % 8)
-		}
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
 }
 
 func median(ds []time.Duration) time.Duration {
