@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultPinDir is where a running enforcer keeps its pinned state.
@@ -45,6 +48,9 @@ func Load(opts Options) (*Datapath, error) {
 	}
 	var co ebpf.CollectionOptions
 	if opts.PinDir != "" {
+		if err := ensureBPFFS(opts.PinDir); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(opts.PinDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create pin directory: %w", err)
 		}
@@ -96,3 +102,34 @@ func (d *Datapath) FloorProgram() *ebpf.Program { return d.objs.EnforcerFloor }
 
 // PinDir is where the datapath's state is pinned ("" if not pinned).
 func (d *Datapath) PinDir() string { return d.pinDir }
+
+// bpffsRoot is where bpffs lives by convention.
+const bpffsRoot = "/sys/fs/bpf"
+
+// ensureBPFFS mounts bpffs at /sys/fs/bpf when the pin directory lives
+// there and nothing is mounted (a minimal host, or a fresh /sys as `ip
+// netns exec` gives). Elsewhere the directory must already be on bpffs.
+func ensureBPFFS(pinDir string) error {
+	dir := filepath.Clean(pinDir)
+	for {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err == nil {
+			if st.Type == unix.BPF_FS_MAGIC {
+				return nil
+			}
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	if !strings.HasPrefix(filepath.Clean(pinDir)+"/", bpffsRoot+"/") {
+		return fmt.Errorf("pin directory %s is not on a bpf filesystem; use a directory under %s", pinDir, bpffsRoot)
+	}
+	if err := unix.Mount("bpf", bpffsRoot, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpffs at %s: %w", bpffsRoot, err)
+	}
+	return nil
+}
