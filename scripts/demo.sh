@@ -1,9 +1,184 @@
 #!/usr/bin/env bash
-# make demo / make demo-clean: runs test/demo (see its doc comment).
+# make demo / make demo-clean.
+#
+# Builds a lab of three network namespaces on this host:
+#
+#   enforcer-demo-clients          enforcer-demo-gw              enforcer-demo-mail
+#   sources in DE, AT, KP, ...  -- ext0 [XDP: enforcer] int0 --  dovecot IMAP :143
+#   (198.51.100.x, 203.0.113.x)    198.18.0.1   192.0.2.254      HTTPS :443, admin :9443
+#                                                                192.0.2.10
+#
+# runs the real enforcer daemon on the gateway with a generated demo GeoIP
+# database, drives IMAP and HTTPS traffic from every source, prints what
+# passed and what was dropped and why, and leaves the lab running so you can
+# poke at it. `make demo-clean` tears everything down. Nothing leaves the
+# namespaces: every address lives inside them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
+
+DIR=/tmp/enforcer-demo
+PINS=/sys/fs/bpf/enforcer-demo
+CLIENTS=enforcer-demo-clients GW=enforcer-demo-gw MAIL=enforcer-demo-mail
+MAILIP=192.0.2.10
+BIN=$PWD/bin/enforcer
+
+in_ns() { local ns=$1; shift; nsenter --net=/run/netns/"$ns" "$@"; }
+
+clean() {
+  for f in "$DIR"/*.pid; do
+    [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  # The daemon leaves its pinned program behind by design; remove it.
+  [ -x "$BIN" ] && "$BIN" detach --config "$DIR/enforcer.yaml" >/dev/null 2>&1 || true
+  for ns in $CLIENTS $GW $MAIL; do ip netns delete "$ns" 2>/dev/null || true; done
+  rm -rf "$PINS" "$DIR"
+}
+
 if [ "${1:-}" = clean ]; then
-  exec go run ./test/demo -clean
+  clean
+  echo "demo: lab removed (namespaces, daemon, dovecot, pins, $DIR)"
+  exit 0
 fi
-exec go run ./test/demo
+
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (BPF, XDP and network namespaces need it)" >&2; exit 1; }
+clean
+mkdir -p "$DIR"
+trap 'echo "demo: failed; logs are in $DIR; make demo-clean removes the lab" >&2' ERR
+
+echo "==> building the lab"
+for ns in $CLIENTS $GW $MAIL; do
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+done
+ip -n $CLIENTS link add wan0 type veth peer name ext0 netns $GW
+ip -n $GW link add int0 type veth peer name lan0 netns $MAIL
+ip -n $CLIENTS addr add 198.18.0.2/24 dev wan0
+ip -n $GW addr add 198.18.0.1/24 dev ext0
+ip -n $GW addr add 192.0.2.254/24 dev int0
+ip -n $MAIL addr add $MAILIP/24 dev lan0
+for a in 203.0.113.10 198.51.100.5 198.51.100.20 198.51.100.35 198.51.100.50 198.51.100.66; do
+  ip -n $CLIENTS addr add $a/32 dev wan0
+done
+ip -n $CLIENTS link set wan0 up
+ip -n $GW link set ext0 up
+ip -n $GW link set int0 up
+ip -n $MAIL link set lan0 up
+ip -n $CLIENTS route add default via 198.18.0.1
+ip -n $MAIL route add default via 192.0.2.254
+ip -n $GW route add 198.51.100.0/24 via 198.18.0.2
+ip -n $GW route add 203.0.113.0/24 via 198.18.0.2
+ip netns exec $GW sysctl -qw net.ipv4.ip_forward=1
+
+echo "==> starting the mail server (dovecot IMAP, HTTPS, admin page)"
+mkdir -p "$DIR/mail/run" "$DIR/mail/home/demo"
+echo "demo:{PLAIN}demo:$(id -u dovenull 2>/dev/null || echo 65534):$(id -g dovenull 2>/dev/null || echo 65534)::$DIR/mail/home/demo" > "$DIR/mail/users"
+chown -R dovenull: "$DIR/mail/home" 2>/dev/null || true
+cat > "$DIR/mail/dovecot.conf" <<EOF
+base_dir = $DIR/mail/run
+state_dir = $DIR/mail/run
+listen = *
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = $DIR/dovecot.log
+mail_location = maildir:$DIR/mail/home/%u/Maildir
+# The demo's one user is dovecot's own unprivileged account.
+first_valid_uid = 1
+first_valid_gid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN $DIR/mail/users
+}
+userdb {
+  driver = passwd-file
+  args = $DIR/mail/users
+}
+service imap-login {
+  inet_listener imaps {
+    port = 0
+  }
+}
+EOF
+in_ns $MAIL dovecot -c "$DIR/mail/dovecot.conf"
+cat "$DIR/mail/run/master.pid" > "$DIR/dovecot.pid" 2>/dev/null || true
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mail.demo.invalid" \
+  -keyout "$DIR/tls.key" -out "$DIR/tls.crt" 2>/dev/null
+for port in 443 9443; do
+  in_ns $MAIL openssl s_server -quiet -accept $port -www -cert "$DIR/tls.crt" -key "$DIR/tls.key" \
+    </dev/null >"$DIR/https-$port.log" 2>&1 &
+  echo $! > "$DIR/https-$port.pid"
+done
+
+echo "==> starting enforcer on the gateway (XDP on ext0)"
+go run ./test/demo/geodb "$DIR/GeoLite2-Country.mmdb"
+cat > "$DIR/enforcer.yaml" <<EOF
+# The demo's configuration: see policy/config/REFERENCE.md for every field.
+interfaces:
+  - name: ext0
+state_dir: $DIR/state
+bpffs_dir: $PINS
+geoip:
+  database: $DIR/GeoLite2-Country.mmdb
+admin:
+  socket: $DIR/enforcer.sock
+metrics:
+  listen: 127.0.0.1:9740
+deny:
+  - cidr: 198.51.100.66/32
+    comment: password spraying
+services:
+  - name: imap
+    countries: [DE, AT, CH]
+    allow: [203.0.113.0/24]
+  - name: webmail
+    ports: [443]
+    countries: [DE, AT, CH]
+  - name: admin
+    allow: [203.0.113.10/32]
+EOF
+"$BIN" run --check --config "$DIR/enforcer.yaml"
+in_ns $GW "$BIN" run --config "$DIR/enforcer.yaml" >"$DIR/enforcer.log" 2>&1 &
+echo $! > "$DIR/enforcer.pid"
+E() { "$BIN" "$@" --socket "$DIR/enforcer.sock"; }
+for _ in $(seq 100); do "$BIN" status --socket "$DIR/enforcer.sock" >/dev/null 2>&1 && break; sleep 0.1; done
+"$BIN" status --socket "$DIR/enforcer.sock"
+
+echo
+echo "==> driving traffic from every source (dropped attempts time out after 2 s)"
+probe() { # name src country
+  local imap https admin
+  imap=$(in_ns $CLIENTS curl -s --max-time 2 --interface "$2" --user demo:demo "imap://$MAILIP/" -X 'LIST "" "*"' >/dev/null 2>&1 && echo "LIST ok" || echo "dropped")
+  https=$(in_ns $CLIENTS curl -sk --max-time 2 --interface "$2" -o /dev/null "https://$MAILIP/" && echo "200 ok" || echo "dropped")
+  admin=$(in_ns $CLIENTS curl -sk --max-time 2 --interface "$2" -o /dev/null "https://$MAILIP:9443/" && echo "200 ok" || echo "dropped")
+  printf '%-28s %-15s %-8s %-10s %-10s %-10s\n' "$1" "$2" "$3" "$imap" "$https" "$admin" > "$DIR/probe-$2"
+}
+pids=()
+probe "mobile gateway (allowlist)" 203.0.113.10 US & pids+=($!)
+probe "user at home" 198.51.100.5 DE & pids+=($!)
+probe "user travelling" 198.51.100.20 AT & pids+=($!)
+probe "attacker abroad" 198.51.100.35 KP & pids+=($!)
+probe "unknown network" 198.51.100.50 - & pids+=($!)
+probe "denied host" 198.51.100.66 DE & pids+=($!)
+wait "${pids[@]}" # only the probes: the servers and the daemon run on
+printf '%-28s %-15s %-8s %-10s %-10s %-10s\n' SOURCE ADDRESS COUNTRY "IMAP 143" "HTTPS 443" "ADMIN 9443"
+for a in 203.0.113.10 198.51.100.5 198.51.100.20 198.51.100.35 198.51.100.50 198.51.100.66; do cat "$DIR/probe-$a"; done
+
+echo
+echo "==> why, from the datapath's counters (enforcer stats)"
+E stats
+echo
+E check 198.51.100.35 --service imap
+E check 198.51.100.66 --service imap
+
+cat <<EOF
+
+The lab keeps running. Poke at it (as root):
+  $BIN status --socket $DIR/enforcer.sock
+  $BIN country add KP --service imap --socket $DIR/enforcer.sock     # let the "attacker" in
+  nsenter --net=/run/netns/$CLIENTS curl --interface 198.51.100.35 --user demo:demo imap://$MAILIP/ -X 'LIST "" "*"'
+  $BIN stats --watch --socket $DIR/enforcer.sock
+  nsenter --net=/run/netns/$GW curl -s 127.0.0.1:9740/metrics | grep ^enforcer_
+Logs: $DIR/enforcer.log, $DIR/dovecot.log. Tear it all down with: make demo-clean
+EOF

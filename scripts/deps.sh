@@ -10,7 +10,7 @@ packages=(
   nftables iptables ipset                 # baselines for benchmarks
   netsniff-ng gnuplot-nox                 # attack generator and plots (bench)
   dovecot-imapd dovecot-pop3d curl        # real mail server and client (e2e)
-  python3 ca-certificates make git
+  python3 ca-certificates openssl util-linux make git
 )
 
 missing=()

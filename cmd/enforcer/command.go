@@ -16,6 +16,7 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
+	root           *command // the whole tree, for commands that walk it
 }
 
 // runFunc runs a command with its positional arguments, after its flags
@@ -48,10 +49,14 @@ var root = &command{
 	long: `enforcer guards mail servers: its XDP datapath drops packets to mail ports
 from sources outside each service's address and country allowlists.`,
 	examples: []example{
+		{"Run the daemon (systemd does this)", "enforcer run"},
+		{"What is dropped and why", "enforcer stats"},
+		{"Let a network reach IMAP", "enforcer allow add 203.0.113.0/28 --service imap"},
 		{"List the GeoIP commands", "enforcer geoip --help"},
 		{"Look up the country of an address", "enforcer geoip lookup 192.0.2.1"},
 	},
-	sub: []*command{geoipCommand},
+	sub: []*command{runDaemonCommand, reloadCommand, statusCommand, statsCommand, serviceCommand,
+		allowCommand, denyCommand, countryCommand, checkCommand, detachCommand, geoipCommand, completionCommand},
 }
 
 // dispatch runs the command args name.
@@ -60,6 +65,7 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 		// "enforcer help geoip lookup" is "enforcer geoip lookup --help".
 		args = append(args[1:], "--help")
 	}
+	e.root = root
 	return runCommand(ctx, e, root, []string{root.name}, args)
 }
 

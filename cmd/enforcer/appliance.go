@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/geoip"
+	"github.com/mailgate/enforcer/loader"
+	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// target is how a command finds the daemon: --config names the file whose
+// admin.socket to use, --socket overrides it.
+type target struct {
+	config, socket *string
+}
+
+func targetFlags(fs *pflag.FlagSet) target {
+	return target{
+		config: fs.String("config", config.DefaultPath, "the configuration `FILE` (for admin.socket)"),
+		socket: fs.String("socket", "", "the daemon's admin socket `PATH` (default: admin.socket of --config)"),
+	}
+}
+
+func (t target) client() *daemon.Client {
+	if *t.socket != "" {
+		return daemon.NewClient(*t.socket)
+	}
+	if cfg, err := config.Load(*t.config); err == nil {
+		return daemon.NewClient(cfg.Admin.Socket)
+	}
+	return daemon.NewClient(config.DefaultAdminSocket)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+var runDaemonCommand = &command{
+	name:  "run",
+	short: "run the daemon (systemd runs this)",
+	usage: "[--config FILE] [--check]",
+	long: `Load or re-use the pinned XDP datapath, apply the configuration, the runtime
+changes in the state directory and the GeoIP database, attach to the
+configured interfaces, and serve the admin socket and the metrics. SIGHUP or
+'enforcer reload' re-reads the configuration and the database without an
+enforcement gap. On exit the pinned program keeps enforcing; 'enforcer
+detach' removes it.`,
+	examples: []example{
+		{"Validate the configuration and exit", "enforcer run --check --config /etc/enforcer/enforcer.yaml"},
+		{"Run in the foreground", "enforcer run"},
+	},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		cfg := fs.String("config", config.DefaultPath, "the configuration `FILE`")
+		check := fs.Bool("check", false, "validate the configuration, print a summary, and exit")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("run: unexpected argument %q", args[0])
+			}
+			if *check {
+				c, err := config.Load(*cfg)
+				if err != nil {
+					return err
+				}
+				n := 0
+				for _, s := range c.Services {
+					if s.Enabled && s.Protected() {
+						n++
+					}
+				}
+				fmt.Fprintf(e.stdout, "%s: ok (%d enforced services, %d interfaces, %d deny entries)\n", *cfg, n, len(c.Interfaces), len(c.Deny))
+				return nil
+			}
+			return daemon.Run(ctx, daemon.Options{ConfigPath: *cfg, Version: version, Log: e.stderr})
+		}
+	},
+}
+
+var reloadCommand = &command{
+	name:  "reload",
+	short: "re-read the configuration and GeoIP database in the running daemon",
+	long: `Ask the daemon to re-read its configuration file and GeoIP database. The new
+tables are switched in atomically; on any error the previous configuration
+stays in force and the error is printed.`,
+	examples: []example{{"Reload after editing the configuration", "enforcer reload"}},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		return func(ctx context.Context, e *env, args []string) error {
+			if err := t.client().Do(ctx, http.MethodPost, daemon.PathReload, nil, nil, nil); err != nil {
+				return fmt.Errorf("reload: %w", err)
+			}
+			fmt.Fprintln(e.stdout, "reloaded")
+			return nil
+		}
+	},
+}
+
+var detachCommand = &command{
+	name:  "detach",
+	short: "remove the XDP program, its links and pinned maps",
+	long: `Remove everything the datapath left in the kernel: the XDP links on every
+interface, the pinned maps and the pin directory. Enforcement stops. Stop the
+daemon first. The state directory (runtime changes) is kept.`,
+	examples: []example{{"Stop enforcing", "systemctl stop enforcer && enforcer detach"}},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		return func(ctx context.Context, e *env, args []string) error {
+			if err := t.client().Do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, nil); err == nil {
+				return errors.New("detach: the daemon is running; stop it first (systemctl stop enforcer), or it would run without its datapath")
+			}
+			pinDir := config.DefaultBPFFSDir
+			if c, err := config.Load(*t.config); err == nil {
+				pinDir = c.BPFFSDir
+			}
+			if err := loader.Remove(pinDir); err != nil {
+				return fmt.Errorf("detach: %w", err)
+			}
+			fmt.Fprintf(e.stdout, "detached: removed the XDP links and %s\n", pinDir)
+			return nil
+		}
+	},
+}
+
+// listCommand builds `enforcer allow|deny|country add|remove|list`.
+func listCommand(name, short, what, item, path string, needService bool, examples []example) *command {
+	svcArg := ""
+	if needService {
+		svcArg = " --service imap"
+	}
+	sub := func(op, method, desc string) *command {
+		usage := "ITEM..."
+		if needService {
+			usage += " --service NAME"
+		}
+		return &command{
+			name:     op,
+			short:    desc,
+			usage:    usage,
+			examples: []example{{desc, fmt.Sprintf("enforcer %s %s %s%s", name, op, item, svcArg)}},
+			long:     desc + ". The change is saved in the state directory before the command returns and is in force in the datapath within a second.",
+			flags: func(fs *pflag.FlagSet) runFunc {
+				t := targetFlags(fs)
+				svc := fs.String("service", "", "the service `NAME` (see 'enforcer service list')")
+				comment := fs.String("comment", "", "a note kept with the entries")
+				if !needService {
+					fs.MarkHidden("service")
+				}
+				return func(ctx context.Context, e *env, args []string) error {
+					if len(args) == 0 {
+						return fmt.Errorf("%s %s: give at least one %s", name, op, what)
+					}
+					if needService && *svc == "" {
+						return fmt.Errorf("%s %s: --service is required; see 'enforcer service list'", name, op)
+					}
+					var res daemon.ChangeResult
+					err := t.client().Do(ctx, method, path, nil, daemon.ListChange{Service: *svc, Items: args, Comment: *comment}, &res)
+					if err != nil {
+						return fmt.Errorf("%s %s: %w", name, op, err)
+					}
+					verb := map[string]string{http.MethodPost: "added", http.MethodDelete: "removed"}[method]
+					fmt.Fprintf(e.stdout, "%s %d of %d (state revision %d)\n", verb, res.Changed, len(args), res.Revision)
+					return nil
+				}
+			},
+		}
+	}
+	list := &command{
+		name:     "list",
+		short:    "list the entries in force",
+		usage:    "[--json]",
+		examples: []example{{"Show the entries in force", fmt.Sprintf("enforcer %s list%s", name, svcArg)}},
+		flags: func(fs *pflag.FlagSet) runFunc {
+			t := targetFlags(fs)
+			svc := fs.String("service", "", "the service `NAME`")
+			asJSON := fs.Bool("json", false, "print JSON")
+			if !needService {
+				fs.MarkHidden("service")
+			}
+			return func(ctx context.Context, e *env, args []string) error {
+				if needService && *svc == "" {
+					return fmt.Errorf("%s list: --service is required; see 'enforcer service list'", name)
+				}
+				q := url.Values{}
+				if *svc != "" {
+					q.Set("service", *svc)
+				}
+				var out json.RawMessage
+				if err := t.client().Do(ctx, http.MethodGet, path, q, nil, &out); err != nil {
+					return fmt.Errorf("%s list: %w", name, err)
+				}
+				if *asJSON {
+					_, err := e.stdout.Write(append(out, '\n'))
+					return err
+				}
+				if name == "country" {
+					var cs []string
+					json.Unmarshal(out, &cs)
+					fmt.Fprintln(e.stdout, strings.Join(cs, " "))
+					return nil
+				}
+				var es []daemon.Entry
+				if err := json.Unmarshal(out, &es); err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CIDR\tSOURCE\tADDED\tCOMMENT")
+				for _, en := range es {
+					added := "-"
+					if !en.Added.IsZero() {
+						added = en.Added.Local().Format(time.DateTime)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", en.CIDR, en.Source, added, en.Comment)
+				}
+				return tw.Flush()
+			}
+		},
+	}
+	return &command{
+		name:     name,
+		short:    short,
+		examples: examples,
+		sub: []*command{
+			sub("add", http.MethodPost, "add "+what+"s"),
+			sub("remove", http.MethodDelete, "remove "+what+"s added with 'add'"),
+			list,
+		},
+	}
+}
+
+var allowCommand = listCommand("allow", "manage a service's CIDR allowlist", "CIDR", "203.0.113.0/28", daemon.PathAllow, true, []example{
+	{"Let the mobile gateway reach ActiveSync", "enforcer allow add 203.0.113.0/28 --service activesync --comment 'MEG cluster'"},
+	{"Show the allowlist", "enforcer allow list --service activesync"},
+})
+
+var denyCommand = listCommand("deny", "manage the deny list (applies to every protected service)", "CIDR", "198.51.100.66", daemon.PathDeny, false, []example{
+	{"Block a host", "enforcer deny add 198.51.100.66 --comment 'password spraying'"},
+	{"Unblock it", "enforcer deny remove 198.51.100.66/32"},
+})
+
+var countryCommand = listCommand("country", "manage a geofenced service's allowed countries", "country code", "AT", daemon.PathCountry, true, []example{
+	{"Admit Austria to IMAP", "enforcer country add AT --service imap"},
+	{"Show IMAP's countries", "enforcer country list --service imap"},
+})
+
+var serviceCommand = &command{
+	name:  "service",
+	short: "show the protected services",
+	examples: []example{
+		{"List the services", "enforcer service list"},
+		{"Show one, with its allowlist", "enforcer service show imap --json"},
+	},
+	sub: []*command{
+		{
+			name: "list", short: "list the services", usage: "[--json]",
+			examples: []example{{"List the services as JSON", "enforcer service list --json"}},
+			flags: func(fs *pflag.FlagSet) runFunc {
+				t := targetFlags(fs)
+				asJSON := fs.Bool("json", false, "print JSON")
+				return func(ctx context.Context, e *env, args []string) error {
+					var vs []daemon.ServiceView
+					if err := t.client().Do(ctx, http.MethodGet, daemon.PathServices, nil, nil, &vs); err != nil {
+						return fmt.Errorf("service list: %w", err)
+					}
+					if *asJSON {
+						return printJSON(e.stdout, vs)
+					}
+					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "NAME\tID\tPORTS\tGEOFENCED\tCOUNTRIES\tALLOW")
+					for _, v := range vs {
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%d\n", v.Name, v.ID, ports(v), v.Geofenced, strings.Join(v.Countries, ","), len(v.Allow))
+					}
+					return tw.Flush()
+				}
+			},
+		},
+		{
+			name: "show", short: "show one service", usage: "NAME [--json]",
+			examples: []example{{"Show IMAP with its allowlist", "enforcer service show imap"}},
+			flags: func(fs *pflag.FlagSet) runFunc {
+				t := targetFlags(fs)
+				asJSON := fs.Bool("json", false, "print JSON")
+				return func(ctx context.Context, e *env, args []string) error {
+					if len(args) != 1 {
+						return errors.New("service show: give one service name; see 'enforcer service list'")
+					}
+					var v daemon.ServiceView
+					if err := t.client().Do(ctx, http.MethodGet, daemon.PathServices+"/"+url.PathEscape(args[0]), nil, nil, &v); err != nil {
+						return fmt.Errorf("service show: %w", err)
+					}
+					if *asJSON {
+						return printJSON(e.stdout, v)
+					}
+					fmt.Fprintf(e.stdout, "service %s (id %d)\n  ports: %s\n  geofenced: %v\n  countries: %s\n", v.Name, v.ID, ports(v), v.Geofenced, strings.Join(v.Countries, " "))
+					if len(v.Destinations) > 0 {
+						fmt.Fprintf(e.stdout, "  destinations: %s\n", strings.Join(v.Destinations, " "))
+					}
+					fmt.Fprintln(e.stdout, "  allow:")
+					for _, a := range v.Allow {
+						fmt.Fprintf(e.stdout, "    %s (%s) %s\n", a.CIDR, a.Source, a.Comment)
+					}
+					return nil
+				}
+			},
+		},
+	},
+}
+
+func ports(v daemon.ServiceView) string {
+	var ps []string
+	for _, p := range v.Protocols {
+		for _, n := range v.Ports {
+			ps = append(ps, fmt.Sprintf("%s/%d", p, n))
+		}
+	}
+	return strings.Join(ps, " ")
+}
+
+var statusCommand = &command{
+	name: "status", short: "show the daemon, datapath and GeoIP state", usage: "[--json]",
+	examples: []example{{"Is everything attached?", "enforcer status"}},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		asJSON := fs.Bool("json", false, "print JSON")
+		return func(ctx context.Context, e *env, args []string) error {
+			var s daemon.Status
+			if err := t.client().Do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, &s); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if *asJSON {
+				return printJSON(e.stdout, s)
+			}
+			w := e.stdout
+			fmt.Fprintf(w, "enforcer %s, up %s (config %s)\n", s.Version, s.Uptime, s.ConfigPath)
+			fmt.Fprintf(w, "program: id %d %s, pinned in %s\n", s.Program.ID, s.Program.Name, s.PinDir)
+			for _, i := range s.Interfaces {
+				if i.Error != "" {
+					fmt.Fprintf(w, "interface %s: NOT GUARDED: %s\n", i.Name, i.Error)
+				} else {
+					fmt.Fprintf(w, "interface %s: xdp %s\n", i.Name, i.Mode)
+				}
+			}
+			if s.GeoIP.Error != "" {
+				fmt.Fprintf(w, "geoip: none loaded (%s)\n", s.GeoIP.Error)
+			} else {
+				fmt.Fprintf(w, "geoip: %s %s, built %s (%s ago), %d networks\n", s.GeoIP.Path, s.GeoIP.Type, s.GeoIP.BuildTime.Format(time.DateOnly), s.GeoIP.Age, s.GeoIP.Networks)
+			}
+			fmt.Fprintf(w, "tables: %d services, %d allow, %d deny, %d country networks; source table %d cells (%.1f MiB), %d classes; state revision %d\n",
+				s.Table.Services, s.Table.Allow, s.Table.Deny, s.Table.Countries, s.Table.Cells, float64(s.Table.Bytes)/(1<<20), s.Table.Classes, s.Revision)
+			return nil
+		}
+	},
+}
+
+var statsCommand = &command{
+	name: "stats", short: "show packets and bytes by service, verdict and reason", usage: "[--service NAME] [--watch] [--json]",
+	examples: []example{
+		{"What was dropped and why", "enforcer stats"},
+		{"Watch IMAP every 2 seconds", "enforcer stats --service imap --watch"},
+	},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		svc := fs.String("service", "", "only this service `NAME`")
+		watch := fs.Bool("watch", false, "print again every --interval until interrupted")
+		interval := fs.Duration("interval", 2*time.Second, "the --watch `INTERVAL`")
+		asJSON := fs.Bool("json", false, "print JSON")
+		return func(ctx context.Context, e *env, args []string) error {
+			for {
+				var s daemon.Stats
+				if err := t.client().Do(ctx, http.MethodGet, daemon.PathStats, nil, nil, &s); err != nil {
+					return fmt.Errorf("stats: %w", err)
+				}
+				if *svc != "" {
+					var rows []daemon.StatsRow
+					for _, r := range s.Rows {
+						if r.Service == *svc {
+							rows = append(rows, r)
+						}
+					}
+					s.Rows = rows
+				}
+				if *asJSON {
+					if err := printJSON(e.stdout, s); err != nil {
+						return err
+					}
+				} else {
+					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+					fmt.Fprintln(tw, "SERVICE\tVERDICT\tREASON\tPACKETS\tBYTES\t")
+					for _, r := range s.Rows {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t\n", r.Service, r.Verdict, r.Reason, r.Packets, r.Bytes)
+					}
+					tw.Flush()
+					if len(s.Countries) > 0 {
+						fmt.Fprint(e.stdout, "top dropped countries:")
+						for i, c := range s.Countries {
+							if i == 10 {
+								break
+							}
+							fmt.Fprintf(e.stdout, " %s=%d", c.Country, c.Packets)
+						}
+						fmt.Fprintln(e.stdout)
+					}
+				}
+				if !*watch {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(*interval):
+					fmt.Fprintln(e.stdout)
+				}
+			}
+		}
+	},
+}
+
+var checkCommand = &command{
+	name:  "check",
+	short: "explain the verdict for a source address",
+	usage: "IP (--service NAME | --port N [--proto tcp|udp]) [--offline --db FILE]",
+	long: `Print the verdict the datapath gives packets from IP to a service, and the
+rule that decides it, from the same reference model the datapath is tested
+against. With a running daemon it asks the daemon (config + runtime changes +
+loaded GeoIP database); with --offline it reads --config, the state directory
+and --db itself.`,
+	examples: []example{
+		{"Would this address reach IMAP?", "enforcer check 198.51.100.7 --service imap"},
+		{"Without a daemon", "enforcer check 198.51.100.7 --port 993 --offline --db ./GeoLite2-Country.mmdb"},
+	},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		svc := fs.String("service", "", "the service `NAME`")
+		port := fs.String("port", "", "the destination `PORT`")
+		proto := fs.String("proto", "tcp", "the `PROTOCOL` with --port: tcp or udp")
+		offline := fs.Bool("offline", false, "do not ask the daemon: read --config, its state directory and --db")
+		db := fs.String("db", "", "the GeoIP database `FILE` with --offline (default: geoip.database of --config)")
+		asJSON := fs.Bool("json", false, "print JSON")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return errors.New("check: give one IP address, e.g. enforcer check 192.0.2.7 --service imap")
+			}
+			var res daemon.CheckResult
+			var err error
+			if *offline {
+				res, err = checkOffline(*t.config, *db, args[0], *svc, *port, *proto)
+			} else {
+				q := url.Values{"ip": {args[0]}, "service": {*svc}, "port": {*port}, "proto": {*proto}}
+				err = t.client().Do(ctx, http.MethodGet, daemon.PathCheck, q, nil, &res)
+			}
+			if err != nil {
+				return fmt.Errorf("check: %w", err)
+			}
+			if *asJSON {
+				return printJSON(e.stdout, res)
+			}
+			svcName := res.Service
+			if svcName == "" {
+				svcName = "-"
+			}
+			fmt.Fprintf(e.stdout, "%s -> %s/%d (service %s): %s, %s\n  %s\n", res.IP, res.Proto, res.Port, svcName, strings.ToUpper(res.Verdict), res.Reason, res.Rule)
+			return nil
+		}
+	},
+}
+
+// checkOffline composes the policy as the daemon would, without one.
+func checkOffline(cfgPath, dbPath, ip, svc, port, proto string) (daemon.CheckResult, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return daemon.CheckResult{}, err
+	}
+	if dbPath == "" {
+		dbPath = cfg.GeoIP.Database
+	}
+	var nets []policy.Network
+	db, err := geoip.Open(dbPath)
+	if err != nil {
+		return daemon.CheckResult{}, fmt.Errorf("%w; name a database with --db", err)
+	}
+	nets, err = db.CountryTable()
+	db.Close()
+	if err != nil {
+		return daemon.CheckResult{}, err
+	}
+	var state store.State
+	ids := map[string]uint8{}
+	if st, err := store.Open(cfg.StateDir, store.WithLockTimeout(100*time.Millisecond)); err == nil {
+		state, err = st.Snapshot()
+		st.Close()
+		if err != nil {
+			return daemon.CheckResult{}, err
+		}
+		ids = state.ServiceIDs
+	} else if !errors.Is(err, os.ErrNotExist) {
+		fmt.Fprintf(os.Stderr, "enforcer: check: runtime changes not included: %v\n", err)
+	}
+	if ids, err = config.AssignIDs(ids, cfg.IDNames()); err != nil {
+		return daemon.CheckResult{}, err
+	}
+	pol, model, err := daemon.Compose(cfg, state, ids, nets)
+	if err != nil {
+		return daemon.CheckResult{}, err
+	}
+	return daemon.Check(pol, model, ip, svc, port, proto)
+}

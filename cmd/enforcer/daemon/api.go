@@ -1,0 +1,184 @@
+// Package daemon is `enforcer run`: it wires the config file, the state
+// store, the GeoIP database and the XDP datapath together, serves the admin
+// API on a unix socket and the Prometheus metrics, and applies changes
+// without an enforcement gap. The CLI talks to it through Client.
+package daemon
+
+import (
+	"sort"
+	"time"
+
+	"github.com/mailgate/enforcer/loader"
+)
+
+// The admin API: JSON over HTTP on a root-only unix socket. Paths are
+// versioned; every response is JSON, errors as {"error": "..."} with a 4xx
+// or 5xx status. `curl --unix-socket /run/enforcer/enforcer.sock
+// http://enforcer/v1/status` works too.
+const (
+	PathStatus   = "/v1/status"
+	PathStats    = "/v1/stats"
+	PathServices = "/v1/services"
+	PathAllow    = "/v1/allow"   // GET ?service=, POST add, DELETE remove
+	PathDeny     = "/v1/deny"    // GET, POST add, DELETE remove
+	PathCountry  = "/v1/country" // GET ?service=, POST add, DELETE remove
+	PathReload   = "/v1/reload"  // POST
+	PathCheck    = "/v1/check"   // GET ?ip=&service= | &port=&proto=
+)
+
+// Status is the daemon's state.
+type Status struct {
+	Version    string            `json:"version"`
+	Started    time.Time         `json:"started"`
+	Uptime     string            `json:"uptime"`
+	ConfigPath string            `json:"config_path"`
+	StateDir   string            `json:"state_dir"`
+	PinDir     string            `json:"pin_dir"`
+	Interfaces []InterfaceStatus `json:"interfaces"`
+	Program    ProgramStatus     `json:"program"`
+	GeoIP      GeoIPStatus       `json:"geoip"`
+	Table      TableStatus       `json:"table"`
+	Revision   uint64            `json:"revision"` // state store revision applied
+}
+
+// InterfaceStatus is one guarded interface.
+type InterfaceStatus struct {
+	Name  string `json:"name"`
+	Mode  string `json:"mode"` // native or generic
+	Error string `json:"error,omitempty"`
+}
+
+// ProgramStatus identifies the loaded XDP program.
+type ProgramStatus struct {
+	ID   uint32 `json:"id"`
+	Name string `json:"name"`
+	Tag  string `json:"tag"`
+}
+
+// GeoIPStatus describes the loaded database.
+type GeoIPStatus struct {
+	Path      string    `json:"path"`
+	Type      string    `json:"type,omitempty"`
+	BuildTime time.Time `json:"build_time,omitempty"`
+	Age       string    `json:"age,omitempty"`
+	Networks  int       `json:"networks"`
+	Error     string    `json:"error,omitempty"` // why none is loaded
+}
+
+// TableStatus is the size of what the datapath holds.
+type TableStatus struct {
+	Cells     int `json:"cells"`
+	Bytes     int `json:"bytes"`
+	Classes   int `json:"classes"`
+	Services  int `json:"services"`
+	Allow     int `json:"allow_entries"`
+	Deny      int `json:"deny_entries"`
+	Countries int `json:"country_networks"`
+}
+
+// StatsRow is one datapath counter.
+type StatsRow struct {
+	Service string `json:"service"`
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// CountryRow is drops by source country.
+type CountryRow struct {
+	Country string `json:"country"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// Stats is every non-zero counter.
+type Stats struct {
+	Rows      []StatsRow   `json:"rows"`
+	Countries []CountryRow `json:"countries"`
+}
+
+// ServiceView is a service as enforced: the config file's entry with the
+// state store's changes applied.
+type ServiceView struct {
+	Name         string   `json:"name"`
+	ID           uint8    `json:"id"`
+	Protocols    []string `json:"protocols"`
+	Ports        []uint16 `json:"ports"`
+	Destinations []string `json:"destinations,omitempty"`
+	Geofenced    bool     `json:"geofenced"`
+	Countries    []string `json:"countries"`
+	Allow        []Entry  `json:"allow"`
+}
+
+// Entry is one CIDR of an allow or deny list.
+type Entry struct {
+	CIDR    string    `json:"cidr"`
+	Comment string    `json:"comment,omitempty"`
+	Source  string    `json:"source"` // "config" or "cli"
+	Added   time.Time `json:"added,omitempty"`
+}
+
+// ListChange adds or removes CIDRs (allow, deny) or countries.
+type ListChange struct {
+	Service string   `json:"service,omitempty"`
+	Items   []string `json:"items"`
+	Comment string   `json:"comment,omitempty"`
+}
+
+// ChangeResult says what a change did.
+type ChangeResult struct {
+	Changed  int    `json:"changed"`  // entries actually added or removed
+	Revision uint64 `json:"revision"` // state revision now in effect
+}
+
+// CheckResult is a verdict and the rule that decided it.
+type CheckResult struct {
+	IP      string `json:"ip"`
+	Service string `json:"service"`
+	Proto   string `json:"proto"`
+	Port    uint16 `json:"port"`
+	Verdict string `json:"verdict"`
+	Reason  string `json:"reason"`
+	Country string `json:"country"`
+	Rule    string `json:"rule"` // human-readable: which entry decided
+}
+
+// StatsFrom converts datapath counters, naming services by id.
+func StatsFrom(c loader.Counters, names map[uint8]string) Stats {
+	var s Stats
+	for k, v := range c.Verdicts {
+		name := names[k.Service]
+		if k.Service == 0 {
+			name = "-"
+		}
+		s.Rows = append(s.Rows, StatsRow{Service: name, Verdict: k.Action.String(), Reason: k.Reason.String(), Packets: v.Packets, Bytes: v.Bytes})
+	}
+	for cc, v := range c.CountryDrops {
+		if cc == "" {
+			cc = "-"
+		}
+		s.Countries = append(s.Countries, CountryRow{Country: cc, Packets: v.Packets, Bytes: v.Bytes})
+	}
+	sortStats(&s)
+	return s
+}
+
+func sortStats(s *Stats) {
+	sort.Slice(s.Rows, func(i, j int) bool {
+		a, b := s.Rows[i], s.Rows[j]
+		if a.Service != b.Service {
+			return a.Service < b.Service
+		}
+		if a.Verdict != b.Verdict {
+			return a.Verdict > b.Verdict // pass before drop
+		}
+		return a.Reason < b.Reason
+	})
+	sort.Slice(s.Countries, func(i, j int) bool {
+		if s.Countries[i].Packets != s.Countries[j].Packets {
+			return s.Countries[i].Packets > s.Countries[j].Packets
+		}
+		return s.Countries[i].Country < s.Countries[j].Country
+	})
+}

@@ -1,0 +1,360 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mailgate/enforcer/geoip"
+	"github.com/mailgate/enforcer/loader"
+	"github.com/mailgate/enforcer/loader/metrics"
+	"github.com/mailgate/enforcer/loader/srctable"
+	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/store"
+)
+
+// Options configure Run.
+type Options struct {
+	ConfigPath string
+	Version    string
+	Log        io.Writer // structured logs; stderr when nil
+}
+
+// Daemon is a running enforcer.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	mu     sync.Mutex // serialises changes and reloads
+	cfg    *config.Config
+	st     *store.Store
+	dp     *loader.Datapath
+	geo    geoState
+	now    applied
+	ifaces []InterfaceStatus
+}
+
+type geoState struct {
+	path     string
+	meta     geoip.Metadata
+	networks []policy.Network
+	err      error // why no database is loaded
+}
+
+// applied is what the datapath enforces right now.
+type applied struct {
+	pol   *policy.Policy
+	model *policy.Model
+	ids   map[string]uint8
+	state store.State
+	table srctable.Stats
+}
+
+// Run runs the daemon until ctx ends. The XDP program and its pinned maps
+// stay behind when it returns: enforcement goes on without the daemon.
+func Run(ctx context.Context, opts Options) error {
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	d := &Daemon{opts: opts, cfg: cfg, started: time.Now(), log: newLogger(opts.Log, cfg.Log)}
+	d.log.Info("starting", "version", opts.Version, "config", opts.ConfigPath, "state_dir", cfg.StateDir, "bpffs", cfg.BPFFSDir)
+
+	if d.st, err = store.Open(cfg.StateDir); err != nil {
+		return err
+	}
+	defer d.st.Close()
+	// Loading re-uses the pinned maps: the program of an earlier run goes
+	// on enforcing their contents until Attach swaps in the new one.
+	if d.dp, err = loader.Load(loader.Options{PinDir: cfg.BPFFSDir}); err != nil {
+		return err
+	}
+	defer d.dp.Close()
+	d.geo = loadGeoIP(cfg.GeoIP.Database)
+	if d.geo.err != nil {
+		if cfg.GeoIP.Required {
+			return fmt.Errorf("geoip database (geoip.required is true): %w", d.geo.err)
+		}
+		d.log.Warn("no GeoIP database: geofenced services admit only allowlisted sources", "path", cfg.GeoIP.Database, "error", d.geo.err)
+	}
+	if err := d.apply(); err != nil {
+		return err
+	}
+	d.attachAll()
+
+	admin, err := d.serveAdmin()
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if cfg.Metrics.Listen != "" {
+		m, err := d.serveMetrics()
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	d.log.Info("running", "admin_socket", cfg.Admin.Socket, "metrics", cfg.Metrics.Listen)
+	for {
+		select {
+		case <-ctx.Done():
+			d.log.Info("stopping; the pinned XDP program keeps enforcing")
+			return nil
+		case <-hup:
+			if err := d.Reload(); err != nil {
+				d.log.Error("reload failed; the previous configuration stays in force", "error", err)
+			}
+		}
+	}
+}
+
+func newLogger(w io.Writer, l config.Log) *slog.Logger {
+	o := &slog.HandlerOptions{Level: l.Level}
+	if l.Format == config.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+func loadGeoIP(path string) geoState {
+	g := geoState{path: path}
+	db, err := geoip.Open(path)
+	if err != nil {
+		g.err = err
+		return g
+	}
+	defer db.Close()
+	g.meta = db.Metadata()
+	if g.networks, err = db.CountryTable(); err != nil {
+		g.err = err
+		g.networks = nil
+	}
+	return g
+}
+
+// Compose is the policy in force, with its reference model: the config
+// file with the state store's changes on top, and the GeoIP country table.
+func Compose(cfg *config.Config, st store.State, ids map[string]uint8, networks []policy.Network) (*policy.Policy, *policy.Model, error) {
+	p, err := compose(cfg, st, ids, networks)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := policy.NewModel(p)
+	return p, m, err
+}
+
+func compose(cfg *config.Config, st store.State, ids map[string]uint8, networks []policy.Network) (*policy.Policy, error) {
+	c := *cfg
+	c.Deny = slices.Clone(cfg.Deny)
+	for _, e := range st.Deny {
+		c.Deny = append(c.Deny, config.Entry{Prefix: e.Prefix, Comment: e.Comment})
+	}
+	c.Services = slices.Clone(cfg.Services)
+	for i := range c.Services {
+		s := &c.Services[i]
+		s.Allow = slices.Clone(s.Allow)
+		for _, e := range st.Allow[s.Name] {
+			s.Allow = append(s.Allow, config.Entry{Prefix: e.Prefix, Comment: e.Comment})
+		}
+		s.Countries = store.ApplyCountries(s.Countries, st.Countries[s.Name])
+	}
+	p, err := c.Policy(ids)
+	if err != nil {
+		return nil, err
+	}
+	p.Networks = networks
+	return p, nil
+}
+
+// apply makes the datapath enforce config + state + GeoIP. The caller
+// holds d.mu (or is Run before serving).
+func (d *Daemon) apply() error {
+	existing, err := d.st.ServiceIDs()
+	if err != nil {
+		return err
+	}
+	ids, err := config.AssignIDs(existing, d.cfg.IDNames())
+	if err != nil {
+		return err
+	}
+	if !mapsEqual(ids, existing) {
+		if err := d.st.SetServiceIDs(ids); err != nil {
+			return err
+		}
+	}
+	state, err := d.st.Snapshot()
+	if err != nil {
+		return err
+	}
+	pol, model, err := Compose(d.cfg, state, ids, d.geo.networks)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	table, err := loader.Compile(pol)
+	if err != nil {
+		return err
+	}
+	// The table first: a new service's allowlist must be in place before
+	// its port goes live.
+	if err := d.dp.SwapSources(table); err != nil {
+		return err
+	}
+	if err := d.dp.SetServices(pol.Services); err != nil {
+		return err
+	}
+	d.now = applied{pol: pol, model: model, ids: ids, state: state, table: table.Stats()}
+	d.log.Info("policy applied", "revision", state.Revision, "services", len(pol.Services),
+		"deny", len(pol.Deny), "country_networks", len(pol.Networks), "table_cells", table.Stats().Cells, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func mapsEqual(a, b map[string]uint8) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// attachAll attaches to every configured interface. A failure on one is
+// logged and reported by status; the others are still guarded.
+func (d *Daemon) attachAll() {
+	d.ifaces = nil
+	for _, ifc := range d.cfg.Interfaces {
+		st := InterfaceStatus{Name: ifc.Name}
+		mode, err := loader.ParseMode(string(ifc.XDPMode))
+		if err == nil {
+			mode, err = d.dp.Attach(ifc.Name, mode)
+		}
+		if err != nil {
+			st.Error = err.Error()
+			d.log.Error("attach failed: interface not guarded", "interface", ifc.Name, "error", err)
+		} else {
+			st.Mode = mode.String()
+			d.log.Info("attached", "interface", ifc.Name, "mode", mode)
+		}
+		d.ifaces = append(d.ifaces, st)
+	}
+}
+
+// Reload re-reads the config file and the GeoIP database and applies them
+// with no enforcement gap: a new table is switched in atomically. On any
+// error the previous configuration stays in force.
+func (d *Daemon) Reload() error {
+	cfg, err := config.Load(d.opts.ConfigPath)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cfg.StateDir != d.cfg.StateDir || cfg.BPFFSDir != d.cfg.BPFFSDir || cfg.Admin.Socket != d.cfg.Admin.Socket || cfg.Metrics.Listen != d.cfg.Metrics.Listen {
+		return errors.New("state_dir, bpffs_dir, admin.socket and metrics.listen take effect only on restart; restore them or restart the daemon")
+	}
+	geo := loadGeoIP(cfg.GeoIP.Database)
+	if geo.err != nil {
+		if cfg.GeoIP.Required {
+			return fmt.Errorf("geoip database: %w", geo.err)
+		}
+		if d.geo.err == nil {
+			// Keep the database in force rather than fall back to none.
+			d.log.Warn("GeoIP database unreadable; keeping the loaded one", "path", cfg.GeoIP.Database, "error", geo.err)
+			geo = d.geo
+		}
+	}
+	old, oldGeo := d.cfg, d.geo
+	d.cfg, d.geo = cfg, geo
+	if err := d.apply(); err != nil {
+		d.cfg, d.geo = old, oldGeo
+		return err
+	}
+	d.attachAll()
+	d.log.Info("reloaded", "config", d.opts.ConfigPath, "geoip_build", geo.meta.BuildTime)
+	return nil
+}
+
+func (d *Daemon) serveAdmin() (io.Closer, error) {
+	sock := d.cfg.Admin.Socket
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+		return nil, fmt.Errorf("admin socket directory: %w", err)
+	}
+	// A socket left by a daemon that died: nobody answers on it.
+	if c, err := net.Dial("unix", sock); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("admin socket %s: another enforcer daemon answers there", sock)
+	}
+	os.Remove(sock)
+	old := syscall.Umask(0o177) // the socket is born root-only
+	l, err := net.Listen("unix", sock)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return closerFunc(func() error { err := srv.Close(); os.Remove(sock); return err }), nil
+}
+
+func (d *Daemon) serveMetrics() (io.Closer, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.New(d.dp, d.metricsInfo),
+	)
+	l, err := net.Listen("tcp", d.cfg.Metrics.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", d.cfg.Metrics.Listen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return srv, nil
+}
+
+func (d *Daemon) metricsInfo() metrics.Info {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return metrics.Info{ServiceNames: d.names(), GeoIPBuilt: d.geo.meta.BuildTime, TableCells: d.now.table.Cells, TableClasses: d.now.table.Classes}
+}
+
+func (d *Daemon) names() map[uint8]string {
+	n := map[uint8]string{}
+	for name, id := range d.now.ids {
+		n[id] = name
+	}
+	return n
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }

@@ -1,0 +1,424 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailgate/enforcer/loader/srctable"
+	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/store"
+)
+
+// maxBody bounds a request body: lists of tens of thousands of CIDRs fit.
+const maxBody = 16 << 20
+
+// userError is a problem with the request: 400, its message as is.
+type userError struct{ msg string }
+
+func (e userError) Error() string { return e.msg }
+
+func badRequest(format string, a ...any) error { return userError{fmt.Sprintf(format, a...)} }
+
+func (d *Daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
+	get(PathStatus, d.status)
+	get(PathStats, d.stats)
+	get(PathServices, d.services)
+	get(PathServices+"/{name}", d.service)
+	get(PathAllow, d.listAllow)
+	get(PathDeny, d.listDeny)
+	get(PathCountry, d.listCountry)
+	get(PathCheck, d.check)
+	mux.HandleFunc("POST "+PathAllow, d.handle(d.change(kindAllow, true)))
+	mux.HandleFunc("DELETE "+PathAllow, d.handle(d.change(kindAllow, false)))
+	mux.HandleFunc("POST "+PathDeny, d.handle(d.change(kindDeny, true)))
+	mux.HandleFunc("DELETE "+PathDeny, d.handle(d.change(kindDeny, false)))
+	mux.HandleFunc("POST "+PathCountry, d.handle(d.change(kindCountry, true)))
+	mux.HandleFunc("DELETE "+PathCountry, d.handle(d.change(kindCountry, false)))
+	mux.HandleFunc("POST "+PathReload, d.handle(func(*http.Request) (any, error) {
+		if err := d.Reload(); err != nil {
+			return nil, userError{"reload: " + err.Error() + " (the previous configuration stays in force)"}
+		}
+		return map[string]string{"result": "reloaded"}, nil
+	}))
+	return mux
+}
+
+func (d *Daemon) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		v, err := f(r)
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			code := http.StatusInternalServerError
+			var ue userError
+			if errors.As(err, &ue) {
+				code = http.StatusBadRequest
+			}
+			d.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+			w.WriteHeader(code)
+			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		json.NewEncoder(w).Encode(v)
+	}
+}
+
+func (d *Daemon) status(*http.Request) (any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := Status{
+		Version:    d.opts.Version,
+		Started:    d.started,
+		Uptime:     time.Since(d.started).Round(time.Second).String(),
+		ConfigPath: d.opts.ConfigPath,
+		StateDir:   d.cfg.StateDir,
+		PinDir:     d.cfg.BPFFSDir,
+		Interfaces: slices.Clone(d.ifaces),
+		Revision:   d.now.state.Revision,
+		GeoIP:      GeoIPStatus{Path: d.geo.path, Networks: len(d.geo.networks)},
+		Table: TableStatus{Cells: d.now.table.Cells, Bytes: d.now.table.Bytes(), Classes: d.now.table.Classes,
+			Services: len(d.now.pol.Services), Deny: len(d.now.pol.Deny), Countries: len(d.now.pol.Networks)},
+	}
+	for _, svc := range d.now.pol.Services {
+		s.Table.Allow += len(svc.Allow)
+	}
+	if d.geo.err != nil {
+		s.GeoIP.Error = d.geo.err.Error()
+	} else {
+		s.GeoIP.Type = d.geo.meta.DatabaseType
+		s.GeoIP.BuildTime = d.geo.meta.BuildTime
+		s.GeoIP.Age = time.Since(d.geo.meta.BuildTime).Round(time.Hour).String()
+	}
+	if info, err := d.dp.Program().Info(); err == nil {
+		id, _ := info.ID()
+		s.Program = ProgramStatus{ID: uint32(id), Name: info.Name, Tag: info.Tag}
+	}
+	return s, nil
+}
+
+func (d *Daemon) stats(*http.Request) (any, error) {
+	c, err := d.dp.Counters()
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	names := d.names()
+	d.mu.Unlock()
+	return StatsFrom(c, names), nil
+}
+
+func (d *Daemon) services(*http.Request) (any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []ServiceView
+	for _, s := range d.cfg.Services {
+		out = append(out, d.view(s))
+	}
+	return out, nil
+}
+
+func (d *Daemon) service(r *http.Request) (any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookupService(r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	return d.view(*s), nil
+}
+
+// view shows a config service with the state's changes applied.
+func (d *Daemon) view(s config.Service) ServiceView {
+	v := ServiceView{Name: s.Name, ID: d.now.ids[s.Name], Ports: s.Ports, Geofenced: s.Geofence,
+		Countries: store.ApplyCountries(s.Countries, d.now.state.Countries[s.Name])}
+	for _, p := range s.Protocols {
+		v.Protocols = append(v.Protocols, p.String())
+	}
+	for _, p := range s.Destinations {
+		v.Destinations = append(v.Destinations, p.String())
+	}
+	v.Allow = entries(s.Allow, d.now.state.Allow[s.Name])
+	return v
+}
+
+func entries(cfg []config.Entry, st []store.Entry) []Entry {
+	out := []Entry{}
+	for _, e := range cfg {
+		out = append(out, Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "config"})
+	}
+	for _, e := range st {
+		out = append(out, Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "cli", Added: e.AddedAt})
+	}
+	return out
+}
+
+func (d *Daemon) lookupService(name string) (*config.Service, error) {
+	if name == "" {
+		return nil, badRequest("no service given; name one with --service (see `enforcer service list`)")
+	}
+	s := d.cfg.Service(name)
+	if s == nil {
+		var names []string
+		for _, s := range d.cfg.Services {
+			names = append(names, s.Name)
+		}
+		return nil, badRequest("no service %q; the services are: %s", name, strings.Join(names, ", "))
+	}
+	return s, nil
+}
+
+func (d *Daemon) listAllow(r *http.Request) (any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookupService(r.URL.Query().Get("service"))
+	if err != nil {
+		return nil, err
+	}
+	return entries(s.Allow, d.now.state.Allow[s.Name]), nil
+}
+
+func (d *Daemon) listDeny(*http.Request) (any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return entries(d.cfg.Deny, d.now.state.Deny), nil
+}
+
+func (d *Daemon) listCountry(r *http.Request) (any, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.lookupService(r.URL.Query().Get("service"))
+	if err != nil {
+		return nil, err
+	}
+	return store.ApplyCountries(s.Countries, d.now.state.Countries[s.Name]), nil
+}
+
+type listKind int
+
+const (
+	kindAllow listKind = iota
+	kindDeny
+	kindCountry
+)
+
+// change adds or removes list items: persisted in the state store before
+// the datapath is updated, and both before the answer.
+func (d *Daemon) change(kind listKind, add bool) func(r *http.Request) (any, error) {
+	return func(r *http.Request) (any, error) {
+		var req ListChange
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return nil, badRequest("request body: %v", err)
+		}
+		if len(req.Items) == 0 {
+			return nil, badRequest("nothing to change: give at least one item")
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		var svc *config.Service
+		if kind != kindDeny {
+			var err error
+			if svc, err = d.lookupService(req.Service); err != nil {
+				return nil, err
+			}
+			if !svc.Protected() {
+				return nil, badRequest("service %q is never enforced by the datapath (SMTP must accept mail from anywhere)", svc.Name)
+			}
+		}
+		n, err := d.store(kind, add, svc, req)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			if err := d.apply(); err != nil {
+				return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
+			}
+		}
+		return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+	}
+}
+
+func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListChange) (int, error) {
+	if kind == kindCountry {
+		if !svc.Geofence {
+			return 0, badRequest("service %q is not geofenced, so countries have no effect; to geofence it, give it countries or geofence: true in %s and run `enforcer reload`", svc.Name, d.opts.ConfigPath)
+		}
+		codes := make([]string, len(req.Items))
+		for i, c := range req.Items {
+			codes[i] = strings.ToUpper(strings.TrimSpace(c))
+			if _, err := srctable.CountryID(codes[i]); err != nil || codes[i] == "" {
+				return 0, badRequest("argument %d: %q is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)", i+1, c)
+			}
+		}
+		if add {
+			return d.st.AddCountries(svc.Name, codes)
+		}
+		return d.st.RemoveCountries(svc.Name, codes)
+	}
+	prefixes, err := parsePrefixes(req.Items)
+	if err != nil {
+		return 0, err
+	}
+	var fromConfig []config.Entry
+	if kind == kindAllow {
+		fromConfig = svc.Allow
+	} else {
+		fromConfig = d.cfg.Deny
+	}
+	if add {
+		es := make([]store.Entry, len(prefixes))
+		for i, p := range prefixes {
+			es[i] = store.Entry{Prefix: p, Comment: req.Comment, AddedBy: "cli"}
+		}
+		if kind == kindAllow {
+			return d.st.AddAllow(svc.Name, es)
+		}
+		return d.st.AddDeny(es)
+	}
+	// Entries of the config file are the operator's file's: say so
+	// rather than silently not removing them.
+	for _, p := range prefixes {
+		for _, e := range fromConfig {
+			if e.Prefix == p {
+				return 0, badRequest("%v comes from %s; remove it there and run `enforcer reload`", p, d.opts.ConfigPath)
+			}
+		}
+	}
+	if kind == kindAllow {
+		return d.st.RemoveAllow(svc.Name, prefixes)
+	}
+	return d.st.RemoveDeny(prefixes)
+}
+
+// parsePrefixes accepts CIDRs and bare addresses (as /32 or /128); a CIDR
+// with host bits set is refused with the canonical form as a hint.
+func parsePrefixes(items []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(items))
+	for i, s := range items {
+		s = strings.TrimSpace(s)
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, badRequest("argument %d: %q is not a CIDR prefix or address (want e.g. 192.0.2.0/24 or 2001:db8::/32)", i+1, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Masked() != p {
+			return nil, badRequest("argument %d: %q has host bits set; did you mean %v?", i+1, s, p.Masked())
+		}
+		out = append(out, policy.Normalize(p))
+	}
+	return out, nil
+}
+
+func (d *Daemon) check(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Check(d.now.pol, d.now.model, q.Get("ip"), q.Get("service"), q.Get("port"), q.Get("proto"))
+}
+
+// Check explains the verdict the datapath gives ip on a service (by name)
+// or on a protocol and port, from the same reference model it is tested
+// against.
+func Check(pol *policy.Policy, m *policy.Model, ipArg, service, portArg, protoArg string) (CheckResult, error) {
+	ip, err := netip.ParseAddr(strings.TrimSpace(ipArg))
+	if err != nil {
+		return CheckResult{}, badRequest("%q is not an IP address", ipArg)
+	}
+	ip = ip.Unmap()
+	proto := policy.TCP
+	switch strings.ToLower(protoArg) {
+	case "", "tcp":
+	case "udp":
+		proto = policy.UDP
+	default:
+		return CheckResult{}, badRequest("--proto %q: want tcp or udp", protoArg)
+	}
+	var port uint16
+	dst := netip.IPv6Unspecified()
+	if ip.Is4() {
+		dst = netip.IPv4Unspecified()
+	}
+	switch {
+	case service != "" && portArg != "":
+		return CheckResult{}, badRequest("give --service or --port, not both")
+	case service != "":
+		var svc *policy.Service
+		for i := range pol.Services {
+			if pol.Services[i].Name == service {
+				svc = &pol.Services[i]
+			}
+		}
+		if svc == nil {
+			return CheckResult{}, badRequest("no enforced service %q (disabled, smtp, or not configured); see `enforcer service list`", service)
+		}
+		proto, port = svc.Protocols[0], svc.Ports[0]
+		if len(svc.Destinations) > 0 {
+			dst = svc.Destinations[0].Addr()
+		}
+	case portArg != "":
+		n, err := strconv.ParseUint(portArg, 10, 16)
+		if err != nil || n == 0 {
+			return CheckResult{}, badRequest("--port %q: want a port number 1-65535", portArg)
+		}
+		port = uint16(n)
+	default:
+		return CheckResult{}, badRequest("say what to check: --service NAME, or --port N [--proto tcp|udp]")
+	}
+	v := m.JudgeFlow(ip, dst, proto, port)
+	res := CheckResult{IP: ip.String(), Proto: proto.String(), Port: port, Verdict: v.Action.String(), Reason: v.Reason.String(), Country: v.Country}
+	if v.Reason == policy.ReasonUntouched {
+		res.Rule = fmt.Sprintf("%s/%d is not a protected service: passes untouched", proto, port)
+		return res, nil
+	}
+	var svc *policy.Service
+	for i := range pol.Services {
+		if pol.Services[i].ID == v.Service {
+			svc = &pol.Services[i]
+		}
+	}
+	res.Service = svc.Name
+	cc := v.Country
+	if cc == "" {
+		cc = "none"
+	}
+	switch v.Reason {
+	case policy.ReasonDeny:
+		res.Rule = "deny list entry " + containing(pol.Deny, ip).String()
+	case policy.ReasonAllowlist:
+		res.Rule = fmt.Sprintf("allowlist entry %v of %s", containing(svc.Allow, ip), svc.Name)
+	case policy.ReasonCountry:
+		res.Rule = fmt.Sprintf("country %s is in %s's set %v", cc, svc.Name, svc.Countries)
+	case policy.ReasonNoCountry:
+		res.Rule = fmt.Sprintf("%s is geofenced and the GeoIP database has no country for %v", svc.Name, ip)
+	case policy.ReasonNotInSet:
+		if svc.Geofenced {
+			res.Rule = fmt.Sprintf("country %s is not in %s's set %v, and %v is in no allowlist entry", cc, svc.Name, svc.Countries, ip)
+		} else {
+			res.Rule = fmt.Sprintf("%s admits only its allowlist, which does not hold %v", svc.Name, ip)
+		}
+	}
+	return res, nil
+}
+
+func containing(ps []netip.Prefix, a netip.Addr) netip.Prefix {
+	var best netip.Prefix
+	for _, p := range ps {
+		p = policy.Normalize(p)
+		if p.Contains(a) && (!best.IsValid() || p.Bits() > best.Bits()) {
+			best = p
+		}
+	}
+	return best
+}
