@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -491,34 +493,69 @@ func checkOffline(cfgPath, dbPath, ip, svc, port, proto string) (daemon.CheckRes
 	if dbPath == "" {
 		dbPath = cfg.GeoIP.Database
 	}
-	var nets []policy.Network
 	db, err := geoip.Open(dbPath)
 	if err != nil {
 		return daemon.CheckResult{}, fmt.Errorf("%w; name a database with --db", err)
 	}
-	nets, err = db.CountryTable()
-	db.Close()
-	if err != nil {
-		return daemon.CheckResult{}, err
-	}
-	var state store.State
-	ids := map[string]uint8{}
-	if st, err := store.Open(cfg.StateDir, store.WithLockTimeout(100*time.Millisecond)); err == nil {
-		state, err = st.Snapshot()
-		st.Close()
-		if err != nil {
-			return daemon.CheckResult{}, err
-		}
-		ids = state.ServiceIDs
-	} else if !errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(os.Stderr, "enforcer: check: runtime changes not included: %v\n", err)
-	}
-	if ids, err = config.AssignIDs(ids, cfg.IDNames()); err != nil {
-		return daemon.CheckResult{}, err
-	}
-	pol, model, err := daemon.Compose(cfg, state, ids, nets)
+	defer db.Close()
+	pol, model, err := offlinePolicy(cfg, db)
 	if err != nil {
 		return daemon.CheckResult{}, err
 	}
 	return daemon.Check(pol, model, ip, svc, port, proto)
+}
+
+// offlinePolicy is the policy the daemon would enforce for cfg and db,
+// with the state directory's runtime changes when it can be read (a
+// running daemon holds it: then they are left out, with a warning).
+func offlinePolicy(cfg *config.Config, db *geoip.DB) (*policy.Policy, *policy.Model, error) {
+	nets, err := db.CountryTable()
+	if err != nil {
+		return nil, nil, err
+	}
+	var state store.State
+	ids := map[string]uint8{}
+	// Read the state only where it exists: looking must not create it.
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, "state.db")); err != nil {
+		// no runtime changes yet
+	} else if st, err := store.Open(cfg.StateDir, store.WithLockTimeout(100*time.Millisecond)); err == nil {
+		state, err = st.Snapshot()
+		st.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		ids = state.ServiceIDs
+	} else {
+		fmt.Fprintf(os.Stderr, "enforcer: runtime changes not included: %v\n", err)
+	}
+	if ids, err = config.AssignIDs(ids, cfg.IDNames()); err != nil {
+		return nil, nil, err
+	}
+	return daemon.Compose(cfg, state, ids, nets)
+}
+
+// admittingServices lists, per address, the services of the configuration
+// at cfgPath whose verdict for it is pass.
+func admittingServices(cfgPath string, db *geoip.DB, ips []netip.Addr) ([][]string, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	pol, model, err := offlinePolicy(cfg, db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(ips))
+	for i, ip := range ips {
+		for _, s := range pol.Services {
+			r, err := daemon.Check(pol, model, ip.String(), s.Name, "", "")
+			if err != nil {
+				return nil, err
+			}
+			if r.Verdict == policy.Pass.String() {
+				out[i] = append(out[i], s.Name)
+			}
+		}
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/pflag"
@@ -49,12 +50,14 @@ judged as the IPv4 address, as the datapath judges it.`,
 	examples: []example{
 		{"Look up two addresses in the installed database", "enforcer geoip lookup 192.0.2.1 2001:db8::1"},
 		{"Use another database and print JSON", "enforcer geoip lookup --db ./dbip-country-lite.mmdb --json 198.51.100.7"},
+		{"Which services would let it in?", "enforcer geoip lookup --config /etc/enforcer/enforcer.yaml 198.51.100.7"},
 	},
 	flags: func(fs *pflag.FlagSet) runFunc {
 		db := fs.String("db", defaultDB, "the MaxMind DB `FILE` to read")
-		asJSON := fs.Bool("json", false, "print a JSON array of {ip, country, source, network}")
+		asJSON := fs.Bool("json", false, "print a JSON array of {ip, country, source, network[, services]}")
+		cfg := fs.String("config", "", "also say which services of this configuration `FILE` (with its runtime changes) admit each address")
 		return func(ctx context.Context, e *env, args []string) error {
-			return geoipLookup(e, *db, *asJSON, args)
+			return geoipLookup(e, *db, *cfg, *asJSON, args)
 		}
 	},
 }
@@ -65,9 +68,11 @@ type lookupJSON struct {
 	Country string       `json:"country"` // "" when none
 	Source  geoip.Source `json:"source"`
 	Network string       `json:"network"`
+	// Services admitting the address, with --config (null without).
+	Services []string `json:"services,omitempty"`
 }
 
-func geoipLookup(e *env, dbPath string, asJSON bool, args []string) error {
+func geoipLookup(e *env, dbPath, cfgPath string, asJSON bool, args []string) error {
 	if len(args) == 0 {
 		return errors.New("geoip lookup: no IP address given; run 'enforcer geoip lookup --help'")
 	}
@@ -95,23 +100,44 @@ func geoipLookup(e *env, dbPath string, asJSON bool, args []string) error {
 			return fmt.Errorf("geoip lookup: %w", err)
 		}
 	}
+	var admits [][]string
+	if cfgPath != "" {
+		if admits, err = admittingServices(cfgPath, db, ips); err != nil {
+			return fmt.Errorf("geoip lookup: %w", err)
+		}
+	}
 	if asJSON {
 		out := make([]lookupJSON, len(results))
 		for i, r := range results {
 			out[i] = lookupJSON{IP: r.IP.String(), Country: r.Country, Source: r.Source, Network: r.Network.String()}
+			if admits != nil {
+				out[i].Services = append([]string{}, admits[i]...)
+			}
 		}
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IP\tCOUNTRY\tSOURCE\tNETWORK")
-	for _, r := range results {
+	header := "IP\tCOUNTRY\tSOURCE\tNETWORK"
+	if admits != nil {
+		header += "\tADMITTED BY"
+	}
+	fmt.Fprintln(tw, header)
+	for i, r := range results {
 		country := r.Country
 		if country == "" {
 			country = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.IP, country, r.Source, r.Network)
+		line := fmt.Sprintf("%s\t%s\t%s\t%s", r.IP, country, r.Source, r.Network)
+		if admits != nil {
+			svcs := strings.Join(admits[i], ",")
+			if svcs == "" {
+				svcs = "(none)"
+			}
+			line += "\t" + svcs
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }
