@@ -41,6 +41,7 @@ test: deps check-generated lint
 FUZZ_TARGETS := \
 	./loader/:FuzzDatapathMatchesModel \
 	./policy/:FuzzJudge \
+	./policy/config/:FuzzParse \
 	./geoip/:FuzzOpen \
 	./l7/wbxml/:FuzzRoundTrip \
 	./l7/eas/:FuzzParseQuery \
