@@ -9,6 +9,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/mailgate/enforcer/loader/srctable"
 )
 
 // DefaultPinDir is where a running enforcer keeps its pinned state.
@@ -33,6 +35,8 @@ type Datapath struct {
 	objs   enforcerObjects
 	pinDir string
 	table  ebpf.MapSpec // how to create a source table
+
+	tableStats srctable.Stats // of the last table switched in
 }
 
 // Load loads the XDP program, creating or re-using its pinned maps. A fresh

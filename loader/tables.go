@@ -101,8 +101,12 @@ func (d *Datapath) SwapSources(t *srctable.Table) error {
 	if err := d.objs.SourceTables.Update(uint32(0), m, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("switch source table: %w", err)
 	}
+	d.tableStats = t.Stats()
 	return nil
 }
+
+// TableStats describes the source table this process last switched in.
+func (d *Datapath) TableStats() srctable.Stats { return d.tableStats }
 
 // ErrTableFull means a compiled source table exceeds the map's capacity.
 var ErrTableFull = errors.New("source table capacity exceeded")

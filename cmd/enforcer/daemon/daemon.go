@@ -215,21 +215,12 @@ func (d *Daemon) apply() error {
 		return err
 	}
 	t0 := time.Now()
-	table, err := loader.Compile(pol)
-	if err != nil {
+	if err := d.dp.Apply(pol); err != nil {
 		return err
 	}
-	// The table first: a new service's allowlist must be in place before
-	// its port goes live.
-	if err := d.dp.SwapSources(table); err != nil {
-		return err
-	}
-	if err := d.dp.SetServices(pol.Services); err != nil {
-		return err
-	}
-	d.now = applied{pol: pol, model: model, ids: ids, state: state, table: table.Stats()}
+	d.now = applied{pol: pol, model: model, ids: ids, state: state, table: d.dp.TableStats()}
 	d.log.Info("policy applied", "revision", state.Revision, "services", len(pol.Services),
-		"deny", len(pol.Deny), "country_networks", len(pol.Networks), "table_cells", table.Stats().Cells, "took", time.Since(t0).Round(time.Millisecond))
+		"deny", len(pol.Deny), "country_networks", len(pol.Networks), "table_cells", d.now.table.Cells, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
