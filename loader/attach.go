@@ -88,7 +88,7 @@ func (d *Datapath) Attach(iface string, mode Mode) (Mode, error) {
 			if err := l.Update(d.objs.EnforcerXdp); err != nil {
 				return 0, fmt.Errorf("replace xdp program on %s: %w", iface, err)
 			}
-			return cur, nil
+			return cur, d.afterAttach()
 		default:
 			return cur, fmt.Errorf("%w: xdp on %s is attached in %s mode, %s was asked for; detach first (enforcement stops until re-attached)", ErrModeMismatch, iface, cur, mode)
 		}
@@ -115,9 +115,17 @@ func (d *Datapath) Attach(iface string, mode Mode) (Mode, error) {
 		if err := l.Pin(pin); err != nil {
 			return 0, fmt.Errorf("pin xdp link for %s: %w", iface, err)
 		}
-		return m, nil
+		return m, d.afterAttach()
 	}
 	return 0, fmt.Errorf("attach xdp to %s: %w", iface, errors.Join(errs...))
+}
+
+// afterAttach finishes an upgrade once the new program is in place.
+func (d *Datapath) afterAttach() error {
+	if d.repin {
+		return d.pinMaps()
+	}
+	return nil
 }
 
 // ErrModeMismatch means an interface already has enforcer's program in

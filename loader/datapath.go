@@ -37,6 +37,10 @@ type Datapath struct {
 	table  ebpf.MapSpec // how to create a source table
 
 	tableStats srctable.Stats // of the last table switched in
+	// repin: the pinned maps were of an incompatible (older) layout, so
+	// this datapath runs on fresh maps, pinned in their place by the first
+	// Attach, once its program has replaced the old one.
+	repin bool
 }
 
 // Load loads the XDP program, creating or re-using its pinned maps. A fresh
@@ -65,13 +69,22 @@ func Load(opts Options) (*Datapath, error) {
 		}
 	}
 	d := &Datapath{pinDir: opts.PinDir}
-	if err := spec.LoadAndAssign(&d.objs, &co); err != nil {
+	err = spec.LoadAndAssign(&d.objs, &co)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		// An upgrade that changed the maps' layout. Build a fresh set beside
+		// the pinned one: the old program keeps enforcing with the old maps
+		// until Attach swaps the new program into the pinned link, and only
+		// then do the new maps take the old ones' pins. Counters restart.
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+		d.repin = true
+		err = spec.LoadAndAssign(&d.objs, nil)
+	}
+	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("load program: %+v", ve)
-		}
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("pinned maps in %s are from an incompatible version; run `enforcer detach` to remove them: %w", opts.PinDir, err)
 		}
 		return nil, fmt.Errorf("load program: %w", err)
 	}
@@ -106,6 +119,32 @@ func (d *Datapath) FloorProgram() *ebpf.Program { return d.objs.EnforcerFloor }
 
 // PinDir is where the datapath's state is pinned ("" if not pinned).
 func (d *Datapath) PinDir() string { return d.pinDir }
+
+// Upgrading reports whether the pinned maps were of another layout and
+// this datapath's fresh maps replace them at the next Attach.
+func (d *Datapath) Upgrading() bool { return d.repin }
+
+// pinMaps pins this datapath's maps in place of the pinned ones.
+func (d *Datapath) pinMaps() error {
+	for name, m := range map[string]*ebpf.Map{
+		enforcerMapCountryDrops: d.objs.CountryDrops,
+		enforcerMapDests:        d.objs.Dests,
+		enforcerMapPorts:        d.objs.Ports,
+		enforcerMapServices:     d.objs.Services,
+		enforcerMapSourceTables: d.objs.SourceTables,
+		enforcerMapStats:        d.objs.Stats,
+	} {
+		path := filepath.Join(d.pinDir, name)
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("replace pinned map %s: %w", path, err)
+		}
+		if err := m.Pin(path); err != nil {
+			return fmt.Errorf("pin map %s: %w", path, err)
+		}
+	}
+	d.repin = false
+	return nil
+}
 
 // bpffsRoot is where bpffs lives by convention.
 const bpffsRoot = "/sys/fs/bpf"

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/test/netns"
 	"github.com/mailgate/enforcer/test/testenv"
@@ -89,5 +91,63 @@ func TestSameNameInTwoNamespaces(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir)); !os.IsNotExist(err) {
 		t.Errorf("pin directory left behind: %v", err)
+	}
+}
+
+// TestUpgradeIncompatibleMaps: a new version whose maps differ from the
+// pinned ones loads fresh maps beside them, swaps its program into the
+// pinned link (the old one enforced until then), and pins its maps in the
+// old ones' place, so the next start re-uses them.
+func TestUpgradeIncompatibleMaps(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	l := mustLab(t)
+	dir := mustPinDir(t)
+	old := mustLoad(t, dir)
+	if err := old.Apply(labPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.attach(old, loader.ModeNative); err != nil {
+		t.Fatal(err)
+	}
+	oldProg := progID(t, old)
+	old.Close()
+
+	// What an older version would have pinned: a stats map of another shape.
+	stats := filepath.Join(dir, "stats")
+	if err := os.Remove(stats); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.Pin(stats); err != nil {
+		t.Fatal(err)
+	}
+	legacy.Close()
+
+	d := mustLoad(t, dir)
+	if !d.Upgrading() {
+		t.Fatal("Load over incompatible pins: Upgrading() = false")
+	}
+	if err := d.Apply(labPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if x := l.xdp(t); x == nil || x.ProgId != oldProg {
+		t.Fatalf("before Attach the old program must still enforce: XDP %+v, want program %d", x, oldProg)
+	}
+	if _, err := l.attach(d, loader.ModeNative); err != nil {
+		t.Fatal(err)
+	}
+	if x := l.xdp(t); x == nil || x.ProgId != progID(t, d) {
+		t.Fatalf("after Attach: XDP %+v, want the new program %d", x, progID(t, d))
+	}
+	again := mustLoad(t, dir)
+	if again.Upgrading() {
+		t.Fatal("the next Load still finds incompatible pins: the maps were not re-pinned")
+	}
+	if _, err := again.Counters(); err != nil {
+		t.Fatalf("counters through the re-pinned maps: %v", err)
 	}
 }
