@@ -31,24 +31,53 @@ var version = "dev"
 // target is how a command finds the daemon: --config names the file whose
 // admin.socket to use, --socket overrides it.
 type target struct {
+	fs             *pflag.FlagSet
 	config, socket *string
 }
 
 func targetFlags(fs *pflag.FlagSet) target {
 	return target{
+		fs:     fs,
 		config: fs.String("config", config.DefaultPath, "the configuration `FILE` (for admin.socket)"),
 		socket: fs.String("socket", "", "the daemon's admin socket `PATH` (default: admin.socket of --config)"),
 	}
 }
 
-func (t target) client() *daemon.Client {
+// loadConfig reads --config. Only a default path that does not exist falls
+// back to the built-in defaults: a file named on the command line, or one
+// that exists but is broken, is an error, never silently replaced (a typo
+// must not make `detach` tear down the default datapath).
+func (t target) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(*t.config)
+	if err == nil {
+		return cfg, nil
+	}
+	if !t.fs.Changed("config") && errors.Is(err, os.ErrNotExist) {
+		return &config.Config{StateDir: config.DefaultStateDir, BPFFSDir: config.DefaultBPFFSDir,
+			Admin: config.Admin{Socket: config.DefaultAdminSocket}}, nil
+	}
+	return nil, err
+}
+
+// client finds the daemon: --socket, else admin.socket of the config.
+func (t target) client() (*daemon.Client, error) {
 	if *t.socket != "" {
-		return daemon.NewClient(*t.socket)
+		return daemon.NewClient(*t.socket), nil
 	}
-	if cfg, err := config.Load(*t.config); err == nil {
-		return daemon.NewClient(cfg.Admin.Socket)
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, fmt.Errorf("%w (or name the socket with --socket)", err)
 	}
-	return daemon.NewClient(config.DefaultAdminSocket)
+	return daemon.NewClient(cfg.Admin.Socket), nil
+}
+
+// do sends one request to the daemon.
+func (t target) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	c, err := t.client()
+	if err != nil {
+		return err
+	}
+	return c.Do(ctx, method, path, query, body, out)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -107,7 +136,7 @@ stays in force and the error is printed.`,
 	flags: func(fs *pflag.FlagSet) runFunc {
 		t := targetFlags(fs)
 		return func(ctx context.Context, e *env, args []string) error {
-			if err := t.client().Do(ctx, http.MethodPost, daemon.PathReload, nil, nil, nil); err != nil {
+			if err := t.do(ctx, http.MethodPost, daemon.PathReload, nil, nil, nil); err != nil {
 				return fmt.Errorf("reload: %w", err)
 			}
 			fmt.Fprintln(e.stdout, "reloaded")
@@ -126,13 +155,14 @@ daemon first. The state directory (runtime changes) is kept.`,
 	flags: func(fs *pflag.FlagSet) runFunc {
 		t := targetFlags(fs)
 		return func(ctx context.Context, e *env, args []string) error {
-			if err := t.client().Do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, nil); err == nil {
+			cfg, err := t.loadConfig()
+			if err != nil {
+				return fmt.Errorf("detach: %w", err)
+			}
+			if err := t.do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, nil); err == nil {
 				return errors.New("detach: the daemon is running; stop it first (systemctl stop enforcer), or it would run without its datapath")
 			}
-			pinDir := config.DefaultBPFFSDir
-			if c, err := config.Load(*t.config); err == nil {
-				pinDir = c.BPFFSDir
-			}
+			pinDir := cfg.BPFFSDir
 			if err := loader.Remove(pinDir); err != nil {
 				return fmt.Errorf("detach: %w", err)
 			}
@@ -174,7 +204,7 @@ func listCommand(name, short, what, item, path string, needService bool, example
 						return fmt.Errorf("%s %s: --service is required; see 'enforcer service list'", name, op)
 					}
 					var res daemon.ChangeResult
-					err := t.client().Do(ctx, method, path, nil, daemon.ListChange{Service: *svc, Items: args, Comment: *comment}, &res)
+					err := t.do(ctx, method, path, nil, daemon.ListChange{Service: *svc, Items: args, Comment: *comment}, &res)
 					if err != nil {
 						return fmt.Errorf("%s %s: %w", name, op, err)
 					}
@@ -206,7 +236,7 @@ func listCommand(name, short, what, item, path string, needService bool, example
 					q.Set("service", *svc)
 				}
 				var out json.RawMessage
-				if err := t.client().Do(ctx, http.MethodGet, path, q, nil, &out); err != nil {
+				if err := t.do(ctx, http.MethodGet, path, q, nil, &out); err != nil {
 					return fmt.Errorf("%s list: %w", name, err)
 				}
 				if *asJSON {
@@ -279,7 +309,7 @@ var serviceCommand = &command{
 				asJSON := fs.Bool("json", false, "print JSON")
 				return func(ctx context.Context, e *env, args []string) error {
 					var vs []daemon.ServiceView
-					if err := t.client().Do(ctx, http.MethodGet, daemon.PathServices, nil, nil, &vs); err != nil {
+					if err := t.do(ctx, http.MethodGet, daemon.PathServices, nil, nil, &vs); err != nil {
 						return fmt.Errorf("service list: %w", err)
 					}
 					if *asJSON {
@@ -305,7 +335,7 @@ var serviceCommand = &command{
 						return errors.New("service show: give one service name; see 'enforcer service list'")
 					}
 					var v daemon.ServiceView
-					if err := t.client().Do(ctx, http.MethodGet, daemon.PathServices+"/"+url.PathEscape(args[0]), nil, nil, &v); err != nil {
+					if err := t.do(ctx, http.MethodGet, daemon.PathServices+"/"+url.PathEscape(args[0]), nil, nil, &v); err != nil {
 						return fmt.Errorf("service show: %w", err)
 					}
 					if *asJSON {
@@ -344,7 +374,7 @@ var statusCommand = &command{
 		asJSON := fs.Bool("json", false, "print JSON")
 		return func(ctx context.Context, e *env, args []string) error {
 			var s daemon.Status
-			if err := t.client().Do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, &s); err != nil {
+			if err := t.do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, &s); err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			if *asJSON {
@@ -387,7 +417,7 @@ var statsCommand = &command{
 		return func(ctx context.Context, e *env, args []string) error {
 			for {
 				var s daemon.Stats
-				if err := t.client().Do(ctx, http.MethodGet, daemon.PathStats, nil, nil, &s); err != nil {
+				if err := t.do(ctx, http.MethodGet, daemon.PathStats, nil, nil, &s); err != nil {
 					return fmt.Errorf("stats: %w", err)
 				}
 				if *svc != "" {
@@ -466,7 +496,7 @@ and --db itself.`,
 				res, err = checkOffline(*t.config, *db, args[0], *svc, *port, *proto)
 			} else {
 				q := url.Values{"ip": {args[0]}, "service": {*svc}, "port": {*port}, "proto": {*proto}}
-				err = t.client().Do(ctx, http.MethodGet, daemon.PathCheck, q, nil, &res)
+				err = t.do(ctx, http.MethodGet, daemon.PathCheck, q, nil, &res)
 			}
 			if err != nil {
 				return fmt.Errorf("check: %w", err)

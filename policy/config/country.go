@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -59,4 +60,15 @@ func countryProblem(c string) string {
 		return fmt.Sprintf("%s is not an assigned ISO 3166-1 alpha-2 code; `enforcer geoip lookup IP` shows the code of an address", quote(c))
 	}
 	return fmt.Sprintf("%s is not a country code; %s", quote(c), want)
+}
+
+// CheckCountry returns an error saying what is wrong with a country code
+// (unassigned, lower case, UK for GB, ...), or nil for an ISO 3166-1
+// alpha-2 code a GeoIP database can return. The CLI checks runtime
+// additions with the same rules as the file.
+func CheckCountry(c string) error {
+	if p := countryProblem(c); p != "" {
+		return errors.New(p)
+	}
+	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailgate/enforcer/loader/srctable"
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/store"
@@ -254,9 +253,9 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListCha
 		}
 		codes := make([]string, len(req.Items))
 		for i, c := range req.Items {
-			codes[i] = strings.ToUpper(strings.TrimSpace(c))
-			if _, err := srctable.CountryID(codes[i]); err != nil || codes[i] == "" {
-				return 0, badRequest("argument %d: %q is not an ISO 3166-1 alpha-2 country code (e.g. DE, US)", i+1, c)
+			codes[i] = strings.TrimSpace(c)
+			if err := config.CheckCountry(codes[i]); err != nil {
+				return 0, badRequest("argument %d: %v", i+1, err)
 			}
 		}
 		if add {
@@ -275,6 +274,15 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListCha
 		fromConfig = d.cfg.Deny
 	}
 	if add {
+		// An entry the config file already has would be a second copy that
+		// `remove` could not take away: refuse it, naming the file.
+		for _, p := range prefixes {
+			for _, e := range fromConfig {
+				if e.Prefix == p {
+					return 0, badRequest("%v is already in %s; nothing to add", p, d.opts.ConfigPath)
+				}
+			}
+		}
 		es := make([]store.Entry, len(prefixes))
 		for i, p := range prefixes {
 			es[i] = store.Entry{Prefix: p, Comment: req.Comment, AddedBy: "cli"}
