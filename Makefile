@@ -45,7 +45,10 @@ FUZZ_TARGETS := \
 	./geoip/:FuzzOpen \
 	./l7/wbxml/:FuzzRoundTrip \
 	./l7/eas/:FuzzParseQuery \
-	./l7/eas/:FuzzUnmarshalBinary
+	./l7/eas/:FuzzUnmarshalBinary \
+	./policy/device/:FuzzGlob \
+	./policy/device/:FuzzParseOSVersion \
+	./policy/device/:FuzzDecide
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
