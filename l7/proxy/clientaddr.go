@@ -1,0 +1,48 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// clientAddr returns the client's address and whether the TCP peer is a
+// trusted proxy. For a trusted peer it walks X-Forwarded-For from the
+// right, skipping trusted hops, and takes the first address that is not
+// trusted: entries left of it were written by the client itself and prove
+// nothing. A malformed entry stops the walk at the last good hop.
+func (p *Proxy) clientAddr(r *http.Request) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	peer := ap.Addr().Unmap()
+	if !p.trusted(peer) {
+		return peer, false
+	}
+	client := peer
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		parts := strings.Split(xff[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return client, true
+			}
+			client = a.Unmap()
+			if !p.trusted(client) {
+				return client, true
+			}
+		}
+	}
+	return client, true
+}
+
+func (p *Proxy) trusted(a netip.Addr) bool {
+	for _, pre := range p.cfg.TrustedProxies {
+		if pre.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,278 @@
+package proxy
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Defaults of the [Config] fields; see each field.
+const (
+	DefaultListen              = ":443"
+	DefaultCertCheckInterval   = 5 * time.Second
+	DefaultMaxHeaderBytes      = 64 << 10
+	DefaultMaxConns            = 50_000
+	DefaultReadHeaderTimeout   = 15 * time.Second
+	DefaultIdleTimeout         = 120 * time.Second
+	DefaultBodyIdleTimeout     = 60 * time.Second
+	DefaultWriteIdleTimeout    = 60 * time.Second
+	DefaultCommandTimeout      = 120 * time.Second
+	DefaultLongPollTimeout     = MaxHeartbeat + 120*time.Second
+	DefaultShutdownTimeout     = 10 * time.Second
+	DefaultNoPolicyRetryAfter  = 120 * time.Second
+	DefaultUpstreamDialTimeout = 10 * time.Second
+	DefaultMaxIdleUpstream     = 1024
+	DefaultMaxRedirects        = 100_000
+)
+
+// MaxHeartbeat is the longest heartbeat an ActiveSync client may ask of
+// Ping or of Sync with HeartbeatInterval: 3540 seconds ([MS-ASCMD]
+// 2.2.3.86.1 and 2.2.3.86.2, 59 minutes; Sync's Wait is at most 59 minutes
+// too, 2.2.3.189).
+const MaxHeartbeat = 3540 * time.Second
+
+// DefaultWebmailPrefixes are the webmail paths passed through when webmail
+// is enabled. /ecp (the Exchange admin centre) is left out on purpose: add
+// it explicitly if it must be reachable from outside.
+var DefaultWebmailPrefixes = []string{"/owa"}
+
+// Config configures a [Proxy]. Zero fields take the documented defaults
+// ([Config.WithDefaults]); only Upstream and the certificate (or
+// PlainHTTP) are required.
+type Config struct {
+	// Upstream is the mail server's base URL, "https://mail.internal" (a
+	// path, if any, is prefixed to every proxied path). Required.
+	Upstream string
+	// UpstreamCAFile is a PEM bundle of the authorities that sign the mail
+	// server's certificate. Default "": the system roots.
+	UpstreamCAFile string
+	// InsecureSkipVerify turns off verification of the mail server's
+	// certificate (the reference gateway's "Ignore SSL errors with email
+	// server"). Default false. When set, New logs a warning, since anyone
+	// on the path to the mail server can then read every password.
+	InsecureSkipVerify bool
+	// UpstreamDialTimeout bounds connecting to the mail server, TLS
+	// handshake included. Default 10 s.
+	UpstreamDialTimeout time.Duration
+	// MaxIdleUpstream is the number of idle keep-alive connections kept
+	// per mail server host. Default 1024 (Go's default of 2 would reopen a
+	// connection for almost every request of a busy gateway).
+	MaxIdleUpstream int
+
+	// Listen is the address Serve's caller should listen on (used by
+	// [Proxy.ListenAndServe]). Default ":443".
+	Listen string
+	// CertFile and KeyFile are the PEM certificate chain and key the
+	// gateway presents to clients. Both are required unless PlainHTTP is
+	// set. The files are re-read when either one's modification time
+	// changes (checked at most every CertCheckInterval, on a handshake), so
+	// a renewed certificate takes effect without a restart; a pair that
+	// fails to load keeps the previous one in service and is logged.
+	CertFile string
+	KeyFile  string
+	// CertCheckInterval is how often a handshake may stat the certificate
+	// files. Default 5 s.
+	CertCheckInterval time.Duration
+	// PlainHTTP serves without TLS, for a deployment where a TLS
+	// terminator in front forwards to the gateway over a trusted network.
+	// Default false; then CertFile and KeyFile are required.
+	PlainHTTP bool
+
+	// MaxHeaderBytes bounds a request's header block; larger requests get
+	// 431. Default 64 KiB (Kerberos tickets in Authorization run to tens of
+	// kilobytes).
+	MaxHeaderBytes int
+	// MaxConns bounds concurrent client connections; further connections
+	// wait in the kernel's accept queue. Default 50,000. There is no
+	// per-source limit: a load balancer or reverse proxy in front may hold
+	// thousands of connections from one address. Each Ping long-poll holds
+	// one client connection and one to the mail server.
+	MaxConns int
+	// MaxRequestBodyBytes bounds a request body; a larger upload is cut and
+	// answered 413. Default 0: no limit here (bodies stream to the mail
+	// server, which enforces its own maxRequestLength).
+	MaxRequestBodyBytes int64
+
+	// ReadHeaderTimeout bounds the TLS handshake and reading the request
+	// header. Default 15 s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle between requests.
+	// Default 120 s.
+	IdleTimeout time.Duration
+	// BodyIdleTimeout drops a client whose request body stalls this long
+	// between reads. Default 60 s. (There is no total read timeout: it
+	// would cut long uploads over slow links.)
+	BodyIdleTimeout time.Duration
+	// WriteIdleTimeout drops a client that accepts no response bytes for
+	// this long. Default 60 s. (There is no total write timeout: it would
+	// cut long polls.)
+	WriteIdleTimeout time.Duration
+	// CommandTimeout is the upstream response timeout of every request
+	// but a long poll: from the request being sent upstream to the
+	// response header arriving. Default 120 s ([MS-ASHTTP] clients give up
+	// well before that; 2 minutes leaves room for a large ItemOperations).
+	CommandTimeout time.Duration
+	// LongPollTimeout is the upstream response timeout of Ping and Sync,
+	// which the server may hold for the client's heartbeat (up to
+	// MaxHeartbeat) before answering. The proxy does not parse request
+	// bodies to learn the requested heartbeat, so every Ping and Sync gets
+	// this ceiling. Default MaxHeartbeat + 120 s.
+	LongPollTimeout time.Duration
+	// ShutdownTimeout is how long Serve waits, once its context is done,
+	// for requests in flight before closing connections (long polls are
+	// cut; clients reissue them). Default 10 s.
+	ShutdownTimeout time.Duration
+
+	// NoPolicyRetryAfter is the Retry-After of the 503 answered while no
+	// policy is loaded and the gateway fails closed. Default 120 s.
+	NoPolicyRetryAfter time.Duration
+
+	// DisableEWS answers /EWS with 404 instead of proxying it under the
+	// user compliance rule. Default false.
+	DisableEWS bool
+	// Webmail passes browser traffic through without compliance checks.
+	Webmail WebmailConfig
+
+	// TrustedProxies are the addresses of load balancers or reverse
+	// proxies in front whose X-Forwarded-For the gateway believes: for a
+	// request from one of them, the client address (for policy, discovery
+	// and logs) is the rightmost X-Forwarded-For entry that is not itself
+	// trusted, and the header is passed on with the peer appended. Default
+	// none: the TCP peer is the client, and client X-Forwarded-For headers
+	// are dropped.
+	TrustedProxies []netip.Prefix
+
+	// MaxRedirects bounds the remembered 451 redirect mappings; when full,
+	// the least recently used is forgotten. Default 100,000.
+	MaxRedirects int
+	// RedirectHosts, when not empty, are the only hosts (exact, case
+	// insensitive, port ignored) a 451 X-MS-Location may name; a redirect
+	// elsewhere is answered 502. Default empty: any host the mail server
+	// names (as Exchange hybrid redirects to Exchange Online).
+	RedirectHosts []string
+}
+
+// WebmailConfig configures webmail pass-through.
+type WebmailConfig struct {
+	// Enabled passes requests under Prefixes to the mail server. Default
+	// false: webmail paths get 404, like every unknown path.
+	Enabled bool
+	// Prefixes are path prefixes matched on whole segments, ignoring
+	// case. Default DefaultWebmailPrefixes (/owa).
+	Prefixes []string
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	setDur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	setInt := func(n *int, def int) {
+		if *n == 0 {
+			*n = def
+		}
+	}
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	setDur(&c.CertCheckInterval, DefaultCertCheckInterval)
+	setDur(&c.UpstreamDialTimeout, DefaultUpstreamDialTimeout)
+	setInt(&c.MaxIdleUpstream, DefaultMaxIdleUpstream)
+	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	setInt(&c.MaxConns, DefaultMaxConns)
+	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDur(&c.IdleTimeout, DefaultIdleTimeout)
+	setDur(&c.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	setDur(&c.WriteIdleTimeout, DefaultWriteIdleTimeout)
+	setDur(&c.CommandTimeout, DefaultCommandTimeout)
+	setDur(&c.LongPollTimeout, DefaultLongPollTimeout)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDur(&c.NoPolicyRetryAfter, DefaultNoPolicyRetryAfter)
+	setInt(&c.MaxRedirects, DefaultMaxRedirects)
+	if len(c.Webmail.Prefixes) == 0 {
+		c.Webmail.Prefixes = DefaultWebmailPrefixes
+	}
+	return c
+}
+
+// validate checks a config with defaults applied and returns the parsed
+// upstream URL.
+func (c *Config) validate() (*url.URL, error) {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &ConfigError{Field: field, Problem: fmt.Sprintf(format, args...)})
+	}
+	u, err := url.Parse(c.Upstream)
+	switch {
+	case c.Upstream == "":
+		bad("Upstream", "empty; set the mail server's URL, such as https://mail.internal")
+		u = nil
+	case err != nil:
+		bad("Upstream", "%q: %v", c.Upstream, err)
+		u = nil
+	case u.Scheme != "https" && u.Scheme != "http":
+		bad("Upstream", "%q: scheme must be https or http", c.Upstream)
+	case u.Host == "":
+		bad("Upstream", "%q: no host", c.Upstream)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		bad("Upstream", "%q: only scheme, host and path are allowed", c.Upstream)
+	}
+	if !c.PlainHTTP && (c.CertFile == "" || c.KeyFile == "") {
+		bad("CertFile", "CertFile and KeyFile are required unless PlainHTTP is set")
+	}
+	if c.PlainHTTP && (c.CertFile != "" || c.KeyFile != "") {
+		bad("PlainHTTP", "set together with CertFile/KeyFile; choose one")
+	}
+	for name, d := range map[string]time.Duration{
+		"CertCheckInterval": c.CertCheckInterval, "UpstreamDialTimeout": c.UpstreamDialTimeout,
+		"ReadHeaderTimeout": c.ReadHeaderTimeout, "IdleTimeout": c.IdleTimeout,
+		"BodyIdleTimeout": c.BodyIdleTimeout, "WriteIdleTimeout": c.WriteIdleTimeout,
+		"CommandTimeout": c.CommandTimeout, "LongPollTimeout": c.LongPollTimeout,
+		"ShutdownTimeout": c.ShutdownTimeout, "NoPolicyRetryAfter": c.NoPolicyRetryAfter,
+	} {
+		if d < 0 {
+			bad(name, "negative duration %v", d)
+		}
+	}
+	if c.LongPollTimeout < c.CommandTimeout {
+		bad("LongPollTimeout", "%v is below CommandTimeout %v", c.LongPollTimeout, c.CommandTimeout)
+	}
+	for name, n := range map[string]int{
+		"MaxHeaderBytes": c.MaxHeaderBytes, "MaxConns": c.MaxConns,
+		"MaxIdleUpstream": c.MaxIdleUpstream, "MaxRedirects": c.MaxRedirects,
+	} {
+		if n < 0 {
+			bad(name, "negative value %d", n)
+		}
+	}
+	if c.MaxRequestBodyBytes < 0 {
+		bad("MaxRequestBodyBytes", "negative value %d", c.MaxRequestBodyBytes)
+	}
+	for i, p := range c.Webmail.Prefixes {
+		if !strings.HasPrefix(p, "/") || p == "/" || strings.HasSuffix(p, "/") || p != cleanPath(p) {
+			bad(fmt.Sprintf("Webmail.Prefixes[%d]", i), "%q: want a clean path such as /owa", p)
+			continue
+		}
+		if r := staticRoute(p); r != routeNone {
+			bad(fmt.Sprintf("Webmail.Prefixes[%d]", i), "%q overlaps the %s route", p, r)
+		}
+	}
+	for i, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			bad(fmt.Sprintf("TrustedProxies[%d]", i), "invalid prefix")
+		}
+	}
+	for i, h := range c.RedirectHosts {
+		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/ ") {
+			bad(fmt.Sprintf("RedirectHosts[%d]", i), "%q: want a host name", h)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, joinConfigErrors(errs)
+	}
+	return u, nil
+}

@@ -1,0 +1,189 @@
+// Package proxy is the gateway's HTTPS reverse proxy in front of one mail
+// server: it terminates TLS, decides per request whether the device (EAS)
+// or user (EWS) may reach the mailbox, answers refused requests itself, and
+// streams everything else to the mail server and back.
+//
+//	p, err := proxy.New(cfg, proxy.Deps{Store: store, Logger: log})
+//	err = p.Serve(ctx, listener) // or p.ListenAndServe(ctx)
+//
+// [Config] documents every setting and its default; [Deps] are the device
+// store (records, discovery and, by default, the policy in force), the
+// logger and the clock.
+//
+// # Routes
+//
+// Paths are matched on whole segments without regard to case, as IIS
+// matches virtual directories.
+//
+//	/Microsoft-Server-ActiveSync  EAS: identity, decision, proxy or block
+//	/EWS                          EWS: the user rule below (404 with DisableEWS)
+//	/Autodiscover                 passed through
+//	/owa (Webmail.Prefixes)       passed through when Webmail.Enabled (off by default)
+//	anything else                 404, never forwarded
+//
+// A path that is not in normal form (dot segments, "//", a backslash, an
+// encoded slash or backslash, a '%' left after decoding, control
+// characters) is refused with 400 before routing: the mail server
+// normalises and decodes paths itself, so "/EWS/..%2fowa" would be checked
+// as one route and served as another.
+//
+// # ActiveSync
+//
+// OPTIONS passes without a decision: it has no query and only asks which
+// versions and commands the server speaks. Every other request is parsed
+// with [eas.ParseRequest] (plain and base64 query, User from Basic
+// authentication); a request the parser refuses (missing or duplicate
+// parameters, unknown command, bad base64, repeated identity headers,
+// malformed credentials) gets 400 and never reaches the mail server, and a
+// method other than POST gets 405. The identity ([device.NewIdentity], with
+// the client address) is decided on with the device's record and the
+// policy in force ([device.Decide]); devices without a record are
+// recorded by [device.Store.Observe]. Test mode allows and logs the
+// intended action. The query is forwarded byte for byte as decided on.
+//
+// # Block responses
+//
+// A refused EAS request is answered by the gateway, in a form clients act
+// on once instead of retrying ([MS-ASCMD] 2.2.2 common status codes,
+// protocol 14.0 and later):
+//
+//	command                                   response (HTTP 200, WBXML)
+//	Sync                                      AirSync:Sync/Status
+//	FolderSync, FolderCreate, FolderDelete,   FolderHierarchy:<command>/Status
+//	  FolderUpdate
+//	Ping                                      Ping:Ping/Status
+//	Provision                                 Provision:Provision/Status (never 142 or 145)
+//	Settings                                  Settings:Settings/Status
+//	ItemOperations                            ItemOperations:ItemOperations/Status
+//	Search                                    Search:Search/Status
+//	ResolveRecipients                         ResolveRecipients:ResolveRecipients/Status
+//	ValidateCert                              ValidateCert:ValidateCert/Status
+//	SendMail, SmartForward, SmartReply        ComposeMail:<command>/Status
+//	Find                                      Find:Find/Status
+//	MoveItems                                 Move:MoveItems/Response/Status
+//	GetItemEstimate                           GetItemEstimate:GetItemEstimate/Response/Status
+//	MeetingResponse                           MeetingResponse:MeetingResponse/Result/Status
+//	GetAttachment, legacy 2.x commands        HTTP 403 (no WBXML response exists)
+//
+// MoveItems, GetItemEstimate and MeetingResponse have no top-level Status
+// in the schema; their Status sits where a schema-validating client looks.
+//
+// The status code depends on the decision:
+//
+//	quarantine (any reason)                        130 AccessDenied
+//	general.user.blocked, general.user.not_allowed 126 UserDisabledForSync
+//	general.unmanaged                              145 ExternallyManagedDevicesNotAllowed
+//	managed.eas_profile.missing                    142 DeviceNotProvisioned
+//	every other block                              129 DeviceIsBlockedForThisUser
+//
+// 142 and 145 tell the client to provision again; Provision itself is
+// answered 129 for them, so a client re-provisions at most once and then
+// stops. Quarantine has no status of its own in EAS (Exchange lets a
+// quarantined device sync an Inbox holding one notice); 177
+// MaximumDevicesReached, sometimes used, would tell the user to delete
+// device partnerships, so 130 is used.
+//
+// Outside the WBXML form:
+//
+//   - No policy loaded and failing closed (policy.none.fail_closed): 503
+//     with Retry-After NoPolicyRetryAfter, for EAS and EWS alike. It is a
+//     transient state of the gateway, not a verdict on the device: clients
+//     back off and come back, and do not show a "blocked" error or re-run
+//     Autodiscover.
+//   - Protocol older than 14.0 (MS-ASProtocolVersion 2.5 to 12.1), which
+//     predates the common status codes: 403, as Exchange 2007 answered.
+//     403 makes some clients re-run Autodiscover, hence its use only where
+//     no status code is understood.
+//
+// # EWS
+//
+// EWS requests come from mail apps and notification services rather than
+// from the device that syncs, so the rule is by user. The user is the one of
+// Authorization: Basic (the only scheme whose user the gateway can read):
+// without credentials the gateway answers 401 with a Basic challenge
+// itself; malformed Basic credentials get 400; another scheme is refused
+// (ews.user_unidentified). The user may use EWS when:
+//
+//  1. a policy is loaded (otherwise 503, or allowed when mail may flow
+//     without one);
+//  2. the user passes the policy's user block and allow lists; and
+//  3. some device of the user ([device.Store.ByUser]) is allowed by what
+//     its record decides: overrides, record binding, managed only, the
+//     managed-device policies, ABQ rules on DeviceModel and DeviceOS, the
+//     default access level. What only an EAS request tells (mail client,
+//     EAS device type, ABQ rules on DeviceType and UserAgent) is left out.
+//     A user without any record is allowed when a device without a record
+//     would be (ManagedOnly off, default access Allow).
+//
+// Test mode applies as for EAS. A refused EWS request gets 403
+// (general.user.*, ews.no_allowed_device, or the device reason when the
+// user has no record). Records are found by the user name as written
+// (case-insensitive): a record for jane@contoso.com does not match Basic
+// user CONTOSO\jane.
+//
+// # 451 redirects
+//
+// Exchange answers 451 with X-MS-Location when a mailbox is better served
+// by another server ([MS-ASHTTP] 3.2.5.1). Followed as is, the client would
+// bypass the gateway. The location is rewritten to the same path and query
+// on the gateway's own host (the request's Host and scheme), and the
+// user (the request's device when it names no user) is mapped to the
+// named server: later requests of that user go there. Mappings live in
+// memory, at most MaxRedirects, least recently used forgotten first; a
+// mapping is dropped when its server fails (502/504), so the next request
+// tries the configured upstream again. A location that is not an absolute
+// http(s) URL, or names a host outside RedirectHosts when that is set, is
+// answered 502. [Proxy.WriteRedirectsCSV] exports the mappings.
+//
+// # Proxying
+//
+// [httputil.ReverseProxy] with Rewrite does the copying. Hop-by-hop headers
+// (RFC 9110 section 7.6.1: Connection and the headers it names,
+// Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade) are
+// removed both ways; client X-Forwarded-* and Forwarded headers are
+// dropped and X-Forwarded-For/-Host/-Proto set, unless the peer is in
+// TrustedProxies (then the client address is taken from X-Forwarded-For
+// and the header extended). Request and response bodies stream in both
+// directions and every response write is flushed at once (FlushInterval
+// -1), so long polls and multipart responses reach the client as the
+// server sends them. The upstream transport is pooled HTTP/1.1, verifies
+// the server's certificate unless InsecureSkipVerify (logged loudly at
+// start), and passes bodies on without decompressing them.
+//
+// Errors map to statuses in one place (errorStatus): request body over
+// MaxRequestBodyBytes 413; client body stalled or broken 408/400; client
+// gone 499 (logged only); no response header within the command's
+// timeout 504; anything else (dial, TLS, reset, unusable 451) 502. Error
+// bodies are short plain text, never HTML.
+//
+// # Timeouts and limits
+//
+//	ReadHeaderTimeout   15 s   TLS handshake and request header
+//	IdleTimeout        120 s   keep-alive between requests
+//	BodyIdleTimeout     60 s   request body stalled between reads
+//	WriteIdleTimeout    60 s   client accepting no response bytes
+//	CommandTimeout     120 s   upstream response header, most commands
+//	LongPollTimeout   3660 s   upstream response header, Ping and Sync
+//	MaxHeaderBytes    64 KiB   larger header: 431 (HTTP/2: advertised limit)
+//	MaxConns          50,000   further connections wait in the accept queue
+//	HTTP/2 streams     1,000   per client connection (a front proxy multiplexes)
+//
+// There is no total read or write timeout (they would cut long polls or
+// long uploads): the body and write timeouts slide. The upstream response
+// timeout counts from the request being sent; while the body uploads it
+// restarts with every chunk the server accepts. Ping and Sync (which may
+// carry Wait or HeartbeatInterval, up to 59 minutes) get LongPollTimeout:
+// bodies are not parsed to learn the heartbeat. There is no per-source
+// connection limit: a load balancer in front may hold thousands.
+//
+// # Logs
+//
+// Every request ends in one "transaction" record (user, device_id,
+// device_type, cmd, status, bytes_in, bytes_out, duration, decision,
+// reason, src, upstream, and test_mode/intended, eas_status, via_451,
+// upstream_status, err where they apply). A refused request, and one that
+// test mode let through, adds a "blocked" record with the rule, protocol, client, query and headers
+// (Authorization keeps only its scheme; cookies are redacted); users and
+// devices in [Proxy.Targets] get a "targeted" record with request and
+// response headers. Both come before the summary.
+package proxy

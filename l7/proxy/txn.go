@@ -1,0 +1,269 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/policy/device"
+)
+
+// txn is what the proxy learns about one request on its way through; the
+// transaction log is written from it when the request ends.
+type txn struct {
+	id    uint64
+	start time.Time
+	route route
+
+	src         netip.Addr
+	trustedPeer bool // the TCP peer is a trusted proxy
+	inHost      string
+	inPath      string // escaped
+	inScheme    string
+
+	// Identity; command is "" outside EAS.
+	user, deviceID, deviceType, command string
+	userAgent                           string
+	protocol                            eas.Version
+
+	decided  bool
+	decision device.Decision
+	// blocked: the gateway answered instead of the mail server.
+	blocked   bool
+	easStatus int
+
+	target      *url.URL
+	viaRedirect bool // target is a remembered 451 upstream
+	timeout     time.Duration
+	redirectTo  string // a 451 rewritten: the mail server's X-MS-Location
+
+	upstreamStatus int
+	body           *bodyReader
+	err            error
+	status         int // overrides the writer's status (499)
+	targeted       bool
+}
+
+type txnKey struct{}
+
+func withTxn(ctx context.Context, tx *txn) context.Context {
+	return context.WithValue(ctx, txnKey{}, tx)
+}
+
+// txnFrom returns the request's transaction; every request that reaches
+// the reverse proxy carries one.
+func txnFrom(ctx context.Context) *txn {
+	tx, _ := ctx.Value(txnKey{}).(*txn)
+	if tx == nil {
+		// Only a programming error gets here; a fresh txn keeps the
+		// request from panicking on a nil pointer.
+		tx = &txn{}
+	}
+	return tx
+}
+
+// setEAS records the identity of an EAS request (also a partial one, for
+// the log of a request refused as malformed).
+func (tx *txn) setEAS(r *eas.Request) {
+	tx.user = r.User
+	if r.AuthUser != "" {
+		tx.user = r.AuthUser
+	}
+	tx.deviceID = r.DeviceID
+	tx.deviceType = r.DeviceType
+	if r.Query.Form != 0 { // the query parsed: the command is real
+		tx.command = r.Command.String()
+	}
+	tx.userAgent = r.UserAgent
+	tx.protocol = r.ProtocolVersion
+}
+
+// responseWriter counts what is written, remembers the status, and keeps a
+// sliding write deadline of WriteIdleTimeout: a client that stops reading
+// is dropped, while a long poll, which writes nothing for up to an hour and
+// then everything at once, is not.
+type responseWriter struct {
+	http.ResponseWriter
+	rc        *http.ResponseController
+	idle      time.Duration
+	lastSet   time.Time
+	status    int
+	written   int64
+	deadlined bool
+}
+
+func newResponseWriter(w http.ResponseWriter, idle time.Duration) *responseWriter {
+	rw := &responseWriter{ResponseWriter: w, rc: http.NewResponseController(w), idle: idle}
+	// A deadline left on a keep-alive connection by the previous response
+	// would fail this request's first write (or its 100 Continue).
+	if idle > 0 {
+		_ = rw.rc.SetWriteDeadline(time.Time{})
+	}
+	return rw
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.extend()
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.extend()
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+// FlushError flushes buffered data to the client (http.ResponseController
+// finds it before Unwrap).
+func (w *responseWriter) FlushError() error {
+	w.extend()
+	return w.rc.Flush()
+}
+
+// Flush implements http.Flusher.
+func (w *responseWriter) Flush() { _ = w.FlushError() }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// extend pushes the write deadline to now+idle. Setting a deadline costs a
+// timer update (on HTTP/2 a message to the connection's goroutine), so it
+// is moved only once a quarter of the idle time has passed: a write then
+// always has at least three quarters of WriteIdleTimeout.
+func (w *responseWriter) extend() {
+	if w.idle <= 0 {
+		return
+	}
+	now := time.Now()
+	if w.deadlined && now.Sub(w.lastSet) < w.idle/4 {
+		return
+	}
+	w.lastSet = now
+	w.deadlined = true
+	_ = w.rc.SetWriteDeadline(now.Add(w.idle))
+}
+
+// finish flushes what is buffered while the deadline still guards it, then
+// clears the deadline, so that a timer armed for this response does not
+// fire on the connection (HTTP/1.1) or stream (HTTP/2) after it is done.
+func (w *responseWriter) finish() {
+	if !w.deadlined {
+		return
+	}
+	_ = w.rc.Flush()
+	_ = w.rc.SetWriteDeadline(time.Time{})
+}
+
+// bodyReader wraps a client's request body: it counts bytes, keeps a
+// sliding read deadline of BodyIdleTimeout while the body is being read,
+// and marks its errors with errClientBody so they are not blamed on the
+// mail server. The transport reads it on its own goroutine while the
+// handler's goroutine may log it, hence the atomics.
+type bodyReader struct {
+	rc   io.ReadCloser
+	ctl  *http.ResponseController
+	idle time.Duration
+
+	n       atomic.Int64
+	mu      sync.Mutex
+	failure error
+	done    bool
+	lastSet time.Time
+}
+
+func newBodyReader(rc io.ReadCloser, ctl *http.ResponseController, idle time.Duration) *bodyReader {
+	return &bodyReader{rc: rc, ctl: ctl, idle: idle}
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.idle > 0 {
+		// As for writes, the deadline moves once a quarter of the idle
+		// time has passed, not on every read.
+		b.mu.Lock()
+		if now := time.Now(); !b.done && now.Sub(b.lastSet) >= b.idle/4 {
+			b.lastSet = now
+			_ = b.ctl.SetReadDeadline(now.Add(b.idle))
+		}
+		b.mu.Unlock()
+	}
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	if err == nil {
+		return n, nil
+	}
+	if err == io.EOF {
+		b.end(true)
+		return n, err
+	}
+	// After a failure the deadline stays: the server discards what is
+	// left of a body before it answers, and must fail at once rather
+	// than wait on a client that stalled.
+	b.end(false)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return n, err
+	}
+	err = fmt.Errorf("%w: %w", errClientBody, err)
+	b.mu.Lock()
+	if b.failure == nil {
+		b.failure = err
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+// end stops the sliding deadline. With clear, once the body has been read
+// to its end, it also removes the deadline, so that it cannot fire while
+// the request waits for a long poll's answer (Go's HTTP/1 server clears it
+// too when it starts watching for the client going away; an HTTP/2
+// stream's deadline would fire on its own).
+func (b *bodyReader) end(clear bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.done = true
+		if clear && b.idle > 0 {
+			_ = b.ctl.SetReadDeadline(time.Time{})
+		}
+	}
+}
+
+func (b *bodyReader) Close() error {
+	b.end(false)
+	return b.rc.Close()
+}
+
+func (b *bodyReader) bytes() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.n.Load()
+}
+
+func (b *bodyReader) err() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.failure
+}
