@@ -7,7 +7,7 @@ BIN := bin/enforcer
 BENCH_OUT ?=
 FUZZTIME ?= 15s
 
-.PHONY: all deps generate check-generated build test test-unit test-privileged fuzz bench demo demo-clean lint clean
+.PHONY: all deps generate check-generated build test test-unit test-privileged fuzz bench bench-attack demo demo-clean lint clean
 
 all: build
 
@@ -57,8 +57,17 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
+# The attack harness's short form follows the micro-benchmarks; with
+# BENCH_OUT=bench.json its rows go to bench.attack.json (plot beside it).
 bench: deps
 	$(GO) run ./test/bench $(if $(BENCH_OUT),-out $(BENCH_OUT))
+	$(GO) run ./test/attack -short $(if $(BENCH_OUT),-out $(basename $(BENCH_OUT)).attack.json)
+
+# Floods a protected host in a namespace lab: drop rate per core and
+# legitimate transactions held, no filter vs nftables vs iptables+ipset vs
+# XDP (about 4 minutes; rows to BENCH_OUT, plot to BENCH_OUT.png).
+bench-attack: deps
+	$(GO) run ./test/attack $(if $(BENCH_OUT),-out $(BENCH_OUT))
 
 demo: deps build
 	@bash scripts/demo.sh
