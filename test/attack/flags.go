@@ -17,6 +17,7 @@ type config struct {
 	window     time.Duration // -window: measurement per attack rate
 	warm       time.Duration // settling time before each window
 	rates      []float64     // -rates: attack rates in pps; 0 none, unpaced = -1
+	repeats    int           // -repeats: windows at the unpaced rate (the median is reported)
 	methods    []string      // -methods
 	legitRate  float64       // -legit-rate
 	legitConns int           // -legit-conns
@@ -27,12 +28,13 @@ const unpaced = -1
 
 var allMethods = []string{"none", "nftables", "iptables", "xdp_generic", "xdp_native", "xdp_floor"}
 
-// Defaults: the full run takes about 4 minutes, -short about 70 seconds.
+// Defaults: the full run takes about 4 minutes, -short about a minute.
 const (
 	defaultRates      = "0,250k,500k,1M,2M,3M,4M,max"
 	shortRates        = "0,1M,max"
 	defaultWindow     = 3 * time.Second
 	shortWindow       = 1500 * time.Millisecond
+	defaultRepeats    = 3
 	defaultLegitRate  = 4000
 	defaultLegitConns = 32
 )
@@ -50,9 +52,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	var rates, methods string
 	fs.StringVar(&c.out, "out", "", "write the rows as JSON to this file and the plot to FILE.png")
-	fs.BoolVar(&c.short, "short", false, "rates "+shortRates+" and "+shortWindow.String()+" windows (about 70 s)")
+	fs.BoolVar(&c.short, "short", false, "rates "+shortRates+", "+shortWindow.String()+" windows, one at the top rate (about a minute)")
 	fs.DurationVar(&c.window, "window", defaultWindow, "measurement window per attack rate (default with -short: "+shortWindow.String()+")")
 	fs.StringVar(&rates, "rates", defaultRates, "attack rates in packets/s (k and M suffixes; max: as fast as the generator goes) (default with -short: "+shortRates+")")
+	fs.IntVar(&c.repeats, "repeats", defaultRepeats, "windows at the unpaced rate per method; the median by drop rate per core is reported (default with -short: 1)")
 	fs.StringVar(&methods, "methods", strings.Join(allMethods, ","), "enforcement methods to measure")
 	fs.Float64Var(&c.legitRate, "legit-rate", defaultLegitRate, "legitimate transactions/s offered, all connections together")
 	fs.IntVar(&c.legitConns, "legit-conns", defaultLegitConns, "legitimate client connections")
@@ -71,6 +74,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if !set["rates"] {
 			rates = shortRates
 		}
+		if !set["repeats"] {
+			c.repeats = 1
+		}
 	}
 	c.warm = c.window / 6
 	if c.window < 500*time.Millisecond {
@@ -85,6 +91,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return config{}, fmt.Errorf("-methods: unknown method %q (want some of %s)", m, strings.Join(allMethods, ","))
 		}
 		c.methods = append(c.methods, m)
+	}
+	if c.repeats < 1 {
+		return config{}, fmt.Errorf("-repeats %d: want 1 or more", c.repeats)
 	}
 	if c.legitRate <= 0 || c.legitConns <= 0 {
 		return config{}, fmt.Errorf("-legit-rate and -legit-conns must be positive")

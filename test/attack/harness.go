@@ -247,14 +247,21 @@ func (h *harness) measureMethod(ctx context.Context, m *method) (pts []point, er
 	if err := sleep(ctx, time.Second); err != nil {
 		return nil, err
 	}
+	var rates []float64
 	for _, rate := range h.cfg.rates {
+		rates = append(rates, rate)
+		for i := 1; rate == unpaced && i < h.cfg.repeats; i++ {
+			rates = append(rates, rate)
+		}
+	}
+	for _, rate := range rates {
 		p, err := h.measure(ctx, m, rate)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(os.Stderr, "attack: %-11s %5s: offered %6.2f Mpps, received %6.2f, dropped %6.2f, ring full %6.2f, cpu %.2f cores (napi %.2f, ksoftirqd %.2f, servers %.2f; /proc/stat busy %.2f, softirq %.2f); legit %5.0f tx/s (p50 %s, p99 %s)\n",
+		fmt.Fprintf(os.Stderr, "attack: %-11s %5s: offered %6.2f Mpps, received %6.2f, dropped %6.2f, ring full %6.2f, cpu %.2f cores (napi %.2f, ksoftirqd %.2f, servers %.2f; /proc/stat busy %.2f, softirq %.2f, steal %.2f); legit %5.0f tx/s (p50 %s, p99 %s)\n",
 			m.name, rateLabel(rate), p.offered/1e6, p.received/1e6, p.dropped/1e6, p.ringFull/1e6, p.protCores,
-			p.napiCores, p.softdCores, p.servCores, p.cpuBusy, p.softirq, p.legitTPS, ms(p.p50), ms(p.p99))
+			p.napiCores, p.softdCores, p.servCores, p.cpuBusy, p.softirq, p.steal, p.legitTPS, ms(p.p50), ms(p.p99))
 		pts = append(pts, p)
 		if err := sleep(ctx, 300*time.Millisecond); err != nil { // let queues drain
 			return nil, err

@@ -120,7 +120,7 @@ func pinProcess(cpu int) error {
 
 // cpuTicks is one CPU's line of /proc/stat, in USER_HZ ticks.
 type cpuTicks struct {
-	busy, softirq, total uint64
+	busy, softirq, steal, total uint64
 }
 
 func readCPUTicks(cpu int) (cpuTicks, error) {
@@ -149,8 +149,11 @@ func readCPUTicks(cpu int) (cpuTicks, error) {
 			}
 			t.total += n
 		}
-		t.busy = t.total - v[3] - v[4] // minus idle and iowait
 		t.softirq = v[6]
+		if len(v) > 7 {
+			t.steal = v[7] // the hypervisor ran something else: neither busy nor idle here
+		}
+		t.busy = t.total - v[3] - v[4] - t.steal // minus idle and iowait
 		return t, nil
 	}
 	return cpuTicks{}, fmt.Errorf("/proc/stat: no line for cpu%d", cpu)
@@ -183,6 +186,7 @@ type point struct {
 	protCores  float64 // NAPI + ksoftirqd + servers, in cores
 	cpuBusy    float64 // the protected CPU's busy share, from /proc/stat
 	softirq    float64 // the protected CPU's softirq share, from /proc/stat
+	steal      float64 // the protected CPU's share stolen by the hypervisor
 	legitTPS   float64 // completed legitimate transactions per second
 	legitFail  float64 // failed legitimate transactions per second
 	p50, p99   time.Duration
@@ -211,6 +215,7 @@ func diff(m string, target float64, a, b sample) point {
 	if dt := b.ticks.total - a.ticks.total; dt > 0 {
 		p.cpuBusy = float64(b.ticks.busy-a.ticks.busy) / float64(dt)
 		p.softirq = float64(b.ticks.softirq-a.ticks.softirq) / float64(dt)
+		p.steal = float64(b.ticks.steal-a.ticks.steal) / float64(dt)
 	}
 	var h [histBuckets]uint64
 	for i := range h {

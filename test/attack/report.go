@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,14 +39,48 @@ func (r *report) measured() []*method {
 	return out
 }
 
-// at returns method m's point at rate.
+// at returns method m's point at rate; of repeated points, the median by
+// drop rate per core (received rate per core for no filter).
 func (r *report) at(m string, rate float64) (point, bool) {
+	ps := r.all(m, rate)
+	if len(ps) == 0 {
+		return point{}, false
+	}
+	slices.SortFunc(ps, func(a, b point) int { return cmpFloat(efficiency(a), efficiency(b)) })
+	return ps[len(ps)/2], true
+}
+
+// all returns every point of method m at rate.
+func (r *report) all(m string, rate float64) []point {
+	var out []point
 	for _, p := range r.results[m] {
 		if p.target == rate {
-			return p, true
+			out = append(out, p)
 		}
 	}
-	return point{}, false
+	return out
+}
+
+// efficiency is packets handled per core: dropped, or received when
+// nothing drops.
+func efficiency(p point) float64 {
+	if p.protCores <= 0 {
+		return 0
+	}
+	if p.dropped > 0 {
+		return p.dropped / p.protCores
+	}
+	return p.received / p.protCores
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 func perCore(p point) float64 {
@@ -61,7 +96,11 @@ func (r *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "\nUnder attack: %d spoofed sources in %d countries; admitted: %d networks of a %d-network table in %d countries (%d aggregated prefixes in the nftables and ipset sets) and %d allowlisted\n",
 		len(r.sc.Attack), r.sc.Countries(), r.sc.GeoNetworks, len(r.sc.Policy.Networks), len(allowedCountries),
 		len(r.sc.Geo4)+len(r.sc.Geo6), len(r.sc.Allow4)+len(r.sc.Allow6))
-	fmt.Fprintf(w, "At the highest rate (generator unpaced); CPU = protected host (NAPI thread + ksoftirqd + servers), in cores:\n\n")
+	reps := ""
+	if r.cfg.repeats > 1 {
+		reps = fmt.Sprintf(", median of %d windows by drop rate per core", r.cfg.repeats)
+	}
+	fmt.Fprintf(w, "At the highest rate (generator unpaced%s); CPU = protected host (NAPI thread + ksoftirqd + servers), in cores:\n\n", reps)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\toffered Mpps\treceived Mpps\tring full Mpps\tdropped Mpps\tCPU cores\tdropped Mpps/core\tvs nft\tlegit tx/s\tp50\tp99\t")
 	base, hasBase := r.at(baseline, unpaced)
@@ -133,11 +172,20 @@ func (r *report) rows() []Row {
 		add(pre+"cpu", p.protCores, "cores", base.protCores, cmp)
 		add(pre+"cpu_napi", p.napiCores, "cores", base.napiCores, cmp)
 		add(pre+"cpu_busy_procstat", p.cpuBusy*100, "%", 0, false)
+		add(pre+"cpu_steal_procstat", p.steal*100, "%", 0, false)
 		if m.name == "none" {
 			add(pre+"received_per_core", p.received/max(p.protCores, 1e-9), "pps/core", 0, false)
 		} else {
 			add(pre+"dropped", p.dropped, "pps", base.dropped, cmp)
 			add(pre+"dropped_per_core", perCore(p), "pps/core", perCore(base), cmp)
+			if reps := r.all(m.name, unpaced); len(reps) > 1 {
+				lo, hi := perCore(reps[0]), perCore(reps[0])
+				for _, q := range reps {
+					lo, hi = min(lo, perCore(q)), max(hi, perCore(q))
+				}
+				add(pre+"dropped_per_core.lowest", lo, "pps/core", 0, false)
+				add(pre+"dropped_per_core.highest", hi, "pps/core", 0, false)
+			}
 		}
 		if zero, ok := r.at(m.name, 0); ok && zero.legitTPS > 0 {
 			add(pre+"legit_held", 100*p.legitTPS/zero.legitTPS, "%", 0, false)
@@ -178,6 +226,16 @@ func printRows(w io.Writer, rows []Row) {
 	tw.Flush()
 }
 
+// lineStyle keeps each method's colour from plot to plot.
+var lineStyle = map[string]string{
+	"none":        `lc rgb "#7f7f7f" pt 1`,
+	"nftables":    `lc rgb "#2ca02c" pt 2`,
+	"iptables":    `lc rgb "#1f77b4" pt 3`,
+	"xdp_generic": `lc rgb "#ff7f0e" pt 4`,
+	"xdp_native":  `lc rgb "#d62728" pt 5`,
+	"xdp_floor":   `lc rgb "#000000" pt 6 dt 2`,
+}
+
 // plot draws legitimate transactions/s against the attack rate offered,
 // one line per method, with gnuplot.
 func (r *report) plot(png, dir string) error {
@@ -187,11 +245,13 @@ func (r *report) plot(png, dir string) error {
 	i := 0
 	for _, m := range r.measured() {
 		fmt.Fprintf(&b, "# %s\n", m.name)
-		for _, p := range r.results[m.name] {
-			fmt.Fprintf(&b, "%.4f %.1f\n", p.offered/1e6, p.legitTPS)
+		for _, rate := range r.cfg.rates {
+			if p, ok := r.at(m.name, rate); ok {
+				fmt.Fprintf(&b, "%.4f %.1f\n", p.offered/1e6, p.legitTPS)
+			}
 		}
 		b.WriteString("\n\n")
-		plots = append(plots, fmt.Sprintf("%q index %d using 1:2 with linespoints lw 2 title %q", data, i, m.label))
+		plots = append(plots, fmt.Sprintf("%q index %d using 1:2 with linespoints lw 2 %s title %q", data, i, lineStyle[m.name], m.label))
 		i++
 	}
 	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
