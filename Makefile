@@ -48,7 +48,8 @@ FUZZ_TARGETS := \
 	./l7/eas/:FuzzUnmarshalBinary \
 	./policy/device/:FuzzGlob \
 	./policy/device/:FuzzParseOSVersion \
-	./policy/device/:FuzzDecide
+	./policy/device/:FuzzDecide \
+	./l7/proxy/:FuzzHandler
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
