@@ -26,9 +26,11 @@ BIN=$PWD/bin/enforcer
 in_ns() { local ns=$1; shift; nsenter --net=/run/netns/"$ns" "$@"; }
 
 clean() {
-  for f in "$DIR"/*.pid; do
-    [ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-  done
+  # Every process of the lab (daemon, dovecot, TLS servers) names $DIR on
+  # its command line; pid files could miss a daemonised or forked one.
+  pkill -TERM -f -- "$DIR/" 2>/dev/null || true
+  for _ in $(seq 50); do pgrep -f -- "$DIR/" >/dev/null || break; sleep 0.1; done
+  pkill -KILL -f -- "$DIR/" 2>/dev/null || true
   # The daemon leaves its pinned program behind by design; remove it.
   [ -x "$BIN" ] && "$BIN" detach --config "$DIR/enforcer.yaml" >/dev/null 2>&1 || true
   for ns in $CLIENTS $GW $MAIL; do ip netns delete "$ns" 2>/dev/null || true; done
@@ -102,13 +104,11 @@ service imap-login {
 }
 EOF
 in_ns $MAIL dovecot -c "$DIR/mail/dovecot.conf"
-cat "$DIR/mail/run/master.pid" > "$DIR/dovecot.pid" 2>/dev/null || true
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=mail.demo.invalid" \
   -keyout "$DIR/tls.key" -out "$DIR/tls.crt" 2>/dev/null
 for port in 443 9443; do
-  in_ns $MAIL openssl s_server -quiet -accept $port -www -cert "$DIR/tls.crt" -key "$DIR/tls.key" \
+  nsenter --net=/run/netns/$MAIL openssl s_server -quiet -accept $port -www -cert "$DIR/tls.crt" -key "$DIR/tls.key" \
     </dev/null >"$DIR/https-$port.log" 2>&1 &
-  echo $! > "$DIR/https-$port.pid"
 done
 
 echo "==> starting enforcer on the gateway (XDP on ext0)"
@@ -139,8 +139,7 @@ services:
     allow: [203.0.113.10/32]
 EOF
 "$BIN" run --check --config "$DIR/enforcer.yaml"
-in_ns $GW "$BIN" run --config "$DIR/enforcer.yaml" >"$DIR/enforcer.log" 2>&1 &
-echo $! > "$DIR/enforcer.pid"
+nsenter --net=/run/netns/$GW "$BIN" run --config "$DIR/enforcer.yaml" >"$DIR/enforcer.log" 2>&1 &
 E() { "$BIN" "$@" --socket "$DIR/enforcer.sock"; }
 for _ in $(seq 100); do "$BIN" status --socket "$DIR/enforcer.sock" >/dev/null 2>&1 && break; sleep 0.1; done
 "$BIN" status --socket "$DIR/enforcer.sock"
