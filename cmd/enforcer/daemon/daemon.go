@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -168,24 +167,11 @@ func Compose(cfg *config.Config, st store.State, ids map[string]uint8, networks 
 }
 
 func compose(cfg *config.Config, st store.State, ids map[string]uint8, networks []policy.Network) (*policy.Policy, error) {
-	c := *cfg
-	c.Deny = slices.Clone(cfg.Deny)
-	for _, e := range st.Deny {
-		c.Deny = append(c.Deny, config.Entry{Prefix: e.Prefix, Comment: e.Comment})
-	}
-	c.Services = slices.Clone(cfg.Services)
-	for i := range c.Services {
-		s := &c.Services[i]
-		s.Allow = slices.Clone(s.Allow)
-		for _, e := range st.Allow[s.Name] {
-			s.Allow = append(s.Allow, config.Entry{Prefix: e.Prefix, Comment: e.Comment})
-		}
-		s.Countries = store.ApplyCountries(s.Countries, st.Countries[s.Name])
-	}
-	p, err := c.Policy(ids)
+	p, err := cfg.Policy(ids)
 	if err != nil {
 		return nil, err
 	}
+	*p = st.Apply(*p)
 	p.Networks = networks
 	return p, nil
 }
