@@ -252,6 +252,19 @@ func (l *lab) linkStats() (rx, ringFull uint64, err error) {
 	return s.RxPackets, s.RxDropped, nil
 }
 
+// genTxDropped reads the frames the generator's veth refused to hand to its
+// peer (a full receive queue on the protected side is counted here too).
+func (l *lab) genTxDropped() (uint64, error) {
+	gl, err := l.gen.Netlink().LinkByName(genIface)
+	if err != nil {
+		return 0, fmt.Errorf("read %s counters: %w", genIface, err)
+	}
+	if s := gl.Attrs().Statistics; s != nil {
+		return s.TxDropped, nil
+	}
+	return 0, fmt.Errorf("read %s counters: none reported", genIface)
+}
+
 // alive reports whether process pid exists and is not a zombie (a killed
 // run whose parent has not reaped it). A thread's id is not a process.
 func alive(pid int) bool {
