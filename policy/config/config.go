@@ -65,6 +65,11 @@ type Config struct {
 	Admin Admin
 	// Metrics is the Prometheus endpoint.
 	Metrics Metrics
+	// Proxy is the L7 ActiveSync gateway; off unless the section is
+	// present.
+	Proxy Proxy
+	// Devices is device compliance: records, policy and their sync.
+	Devices Devices
 	// Deny lists sources dropped on every protected service, before any
 	// allowlist or country is looked at. Default empty.
 	Deny []Entry
@@ -136,6 +141,10 @@ type Admin struct {
 	// Socket is the path of the unix socket the CLI talks to; created
 	// root-only. An absolute path; default DefaultAdminSocket.
 	Socket string
+	// Listen is the host:port of the read-only admin page (diagnostics,
+	// device and policy look-ups, CSV exports). A loopback address only;
+	// default DefaultAdminListen; "" turns it off.
+	Listen string
 }
 
 // Metrics configures the Prometheus endpoint.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -37,8 +38,9 @@ func TestDefaults(t *testing.T) {
 		BPFFSDir:   "/sys/fs/bpf/enforcer",
 		GeoIP:      GeoIP{Database: "/var/lib/enforcer/GeoLite2-Country.mmdb"},
 		Log:        Log{Format: LogText, Level: slog.LevelInfo},
-		Admin:      Admin{Socket: "/run/enforcer/enforcer.sock"},
+		Admin:      Admin{Socket: "/run/enforcer/enforcer.sock", Listen: "127.0.0.1:9741"},
 		Metrics:    Metrics{Listen: "127.0.0.1:9740"},
+		Devices:    Devices{MaxDiscovered: 100_000, Pull: DevicePull{Interval: 10 * time.Minute}},
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
@@ -81,8 +83,9 @@ state_dir: /srv/enforcer
 bpffs_dir: /sys/fs/bpf/enf2
 geoip: {database: "", required: false}
 log: {format: json, level: debug}
-admin: {socket: /run/enf.sock}
+admin: {socket: /run/enf.sock, listen: ""}
 metrics: {listen: ""}
+devices: {max_discovered: 0, pull: {interval: 30s}}
 `)
 	want := &Config{
 		Interfaces: []Interface{{"eth0", XDPNative}, {"bond0.100", XDPGeneric}, {"ens3", XDPAuto}},
@@ -90,6 +93,7 @@ metrics: {listen: ""}
 		BPFFSDir:   "/sys/fs/bpf/enf2",
 		Log:        Log{Format: LogJSON, Level: slog.LevelDebug},
 		Admin:      Admin{Socket: "/run/enf.sock"},
+		Devices:    Devices{Pull: DevicePull{Interval: 30 * time.Second}},
 	}
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -252,6 +256,7 @@ services:
   - {name: "443", ports: [443], countries: ["NO", DE], protocols: [udp, tcp]}
   - {name: a-b, ports: [65535, 1], allow: [{cidr: 10.0.0.0/8, comment: ""}], enabled: false}
 `,
+		"gateway": gatewayYAML,
 	}
 	for name, in := range inputs {
 		t.Run(name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Marshal writes c as a configuration file with every field spelled out,
@@ -21,8 +23,10 @@ func (c *Config) Marshal() ([]byte, error) {
 		"bpffs_dir", str(c.BPFFSDir),
 		"geoip", mapping("database", str(c.GeoIP.Database), "required", boolean(c.GeoIP.Required)),
 		"log", mapping("format", str(string(c.Log.Format)), "level", str(levelName(c.Log.Level))),
-		"admin", mapping("socket", str(c.Admin.Socket)),
+		"admin", mapping("socket", str(c.Admin.Socket), "listen", str(c.Admin.Listen)),
 		"metrics", mapping("listen", str(c.Metrics.Listen)),
+		"proxy", proxyNode(c.Proxy),
+		"devices", devicesNode(c.Devices),
 		"deny", entryList(c.Deny),
 		"services", seq(len(c.Services), func(i int) *yaml.Node {
 			s := c.Services[i]
@@ -101,4 +105,91 @@ func entryList(es []Entry) *yaml.Node {
 		}
 		return mapping("cidr", prefix(es[i].Prefix), "comment", str(es[i].Comment))
 	})
+}
+
+func strList(ss []string) *yaml.Node {
+	n := seq(len(ss), func(i int) *yaml.Node { return str(ss[i]) })
+	n.Style = yaml.FlowStyle
+	return n
+}
+
+func integer(v int) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.Itoa(v)}
+}
+
+func proxyNode(px Proxy) *yaml.Node {
+	if !px.Enabled {
+		return mapping("enabled", boolean(false))
+	}
+	m := mapping(
+		"enabled", boolean(true),
+		"listen", str(px.Listen),
+		"upstream", str(px.Upstream),
+		"upstream_ca_file", str(px.UpstreamCAFile),
+		"insecure_skip_verify", boolean(px.InsecureSkipVerify),
+		"cert_file", str(px.CertFile),
+		"key_file", str(px.KeyFile),
+		"plain_http", boolean(px.PlainHTTP),
+		"max_conns", integer(px.MaxConns),
+		"trusted_proxies", seq(len(px.TrustedProxies), func(i int) *yaml.Node { return prefix(px.TrustedProxies[i]) }),
+		"redirect_hosts", strList(px.RedirectHosts),
+		"ews", boolean(px.EWS),
+		"webmail", boolean(px.Webmail),
+	)
+	if px.MaxConns == 0 {
+		// 0 is "the proxy's default", which the file cannot spell.
+		m.Content = append(m.Content[:16], m.Content[18:]...)
+	}
+	if px.Webmail {
+		add(m, "webmail_prefixes", strList(px.WebmailPrefixes))
+	}
+	return m
+}
+
+func devicesNode(d Devices) *yaml.Node {
+	m := mapping(
+		"allow_mail_if_no_policy", boolean(d.AllowMailIfNoPolicy),
+		"max_discovered", integer(d.MaxDiscovered),
+		"push", mapping("listen", str(d.Push.Listen), "token_file", str(d.Push.TokenFile),
+			"cert_file", str(d.Push.CertFile), "key_file", str(d.Push.KeyFile), "plain_http", boolean(d.Push.PlainHTTP)),
+		"pull", mapping("url", str(d.Pull.URL), "interval", str(d.Pull.Interval.String()),
+			"token_file", str(d.Pull.TokenFile), "ca_file", str(d.Pull.CAFile)),
+	)
+	if d.Policy != nil {
+		add(m, "policy", devicePolicyNode(*d.Policy))
+	}
+	return m
+}
+
+func devicePolicyNode(c device.Config) *yaml.Node {
+	m := mapping(
+		"revision", str(c.Revision),
+		"managed_only", boolean(c.ManagedOnly),
+		"allowed_mail_clients", strList(c.AllowedMailClients),
+		"blocked_mail_clients", strList(c.BlockedMailClients),
+		"allowed_users", strList(c.AllowedUsers),
+		"blocked_users", strList(c.BlockedUsers),
+		"allowed_device_types", strList(c.AllowedDeviceTypes),
+		"blocked_device_types", strList(c.BlockedDeviceTypes),
+		"inactivity_days", integer(c.InactivityDays),
+		"block_compromised", boolean(c.BlockCompromised),
+		"block_unencrypted", boolean(c.BlockUnencrypted),
+		"allowed_models", seq(len(c.AllowedModels), func(i int) *yaml.Node {
+			return mapping("platform", str(c.AllowedModels[i].Platform), "model", str(c.AllowedModels[i].Model))
+		}),
+		"allowed_os", seq(len(c.AllowedOS), func(i int) *yaml.Node {
+			o := c.AllowedOS[i]
+			return mapping("platform", str(o.Platform), "min", str(o.Min), "max", str(o.Max))
+		}),
+		"require_eas_profile", boolean(c.RequireEASProfile),
+		"rules", seq(len(c.Rules), func(i int) *yaml.Node {
+			r := c.Rules[i]
+			return mapping("name", str(r.Name), "characteristic", str(r.Characteristic.String()), "query", str(r.Query), "access", str(r.Access.String()))
+		}),
+		"test_mode", boolean(c.TestMode),
+	)
+	if c.DefaultAccess != 0 {
+		add(m, "default_access", str(c.DefaultAccess.String()))
+	}
+	return m
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"regexp"
@@ -599,7 +598,8 @@ func (p *parser) config(root *yaml.Node) *Config {
 		BPFFSDir: DefaultBPFFSDir,
 		GeoIP:    GeoIP{Database: DefaultGeoIPDatabase},
 		Log:      Log{Format: LogText, Level: slog.LevelInfo},
-		Admin:    Admin{Socket: DefaultAdminSocket},
+		Admin:    Admin{Socket: DefaultAdminSocket, Listen: DefaultAdminListen},
+		Devices:  Devices{MaxDiscovered: DefaultMaxDiscovered, Pull: DevicePull{Interval: DefaultPullInterval}},
 		Metrics:  Metrics{Listen: DefaultMetricsListen},
 	}
 	var geoRequired *yaml.Node
@@ -639,8 +639,13 @@ func (p *parser) config(root *yaml.Node) *Config {
 		{"admin", func(v *yaml.Node, f string) {
 			p.mapping(v, f, []fieldSpec{
 				{"socket", func(v *yaml.Node, f string) { set(&c.Admin.Socket)(p.absPath(v, f, false)) }},
+				{"listen", func(v *yaml.Node, f string) {
+					set(&c.Admin.Listen)(p.hostPort(v, f, true, `127.0.0.1:9741, [::1]:9741, or "" to turn the admin page off`))
+				}},
 			})
 		}},
+		{"proxy", func(v *yaml.Node, f string) { c.Proxy, _ = p.proxy(v, f) }},
+		{"devices", func(v *yaml.Node, f string) { c.Devices = p.devices(v, f) }},
 		{"metrics", func(v *yaml.Node, f string) {
 			p.mapping(v, f, []fieldSpec{
 				{"listen", func(v *yaml.Node, f string) { set(&c.Metrics.Listen)(p.listen(v, f)) }},
@@ -663,6 +668,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 		p.addf(geoRequired, "geoip.required", "true, but geoip.database is empty; give the database path or set required: false")
 	}
 	c.Services = p.crossCheck(services, keys["services"])
+	p.checkGateway(c, keys)
 	return c
 }
 
@@ -674,26 +680,7 @@ func (p *parser) reported(field string) bool {
 }
 
 func (p *parser) listen(n *yaml.Node, field string) (string, bool) {
-	s, ok := p.text(n, field, `host:port, e.g. 127.0.0.1:9740, or "" to disable metrics`)
-	if !ok || s == "" {
-		return s, ok
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err == nil {
-		if v, perr := strconv.ParseUint(port, 10, 16); perr != nil || v == 0 {
-			err = errors.New("bad port")
-		}
-	}
-	if err == nil && host != "" {
-		if _, aerr := netip.ParseAddr(host); aerr != nil && !validHostname(host) {
-			err = errors.New("bad host")
-		}
-	}
-	if err != nil {
-		p.addf(deref(n), field, "%s is not host:port; write e.g. 127.0.0.1:9740, [::1]:9740, or \"\" to disable metrics", quote(s))
-		return "", false
-	}
-	return s, true
+	return p.hostPort(n, field, true, `127.0.0.1:9740, [::1]:9740, or "" to disable metrics`)
 }
 
 func validHostname(s string) bool {

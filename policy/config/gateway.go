@@ -1,0 +1,437 @@
+package config
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mailgate/enforcer/policy/device"
+)
+
+// Defaults of the L7 gateway sections.
+const (
+	DefaultProxyListen   = ":443"
+	DefaultAdminListen   = "127.0.0.1:9741"
+	DefaultPullInterval  = 10 * time.Minute
+	DefaultMaxDiscovered = device.DefaultMaxDiscovered
+)
+
+// Proxy configures the L7 ActiveSync gateway `enforcer run` starts in front
+// of the mail server. The section absent (or enabled: false) runs the
+// datapath only.
+type Proxy struct {
+	// Enabled starts the proxy. Default true when the section is present.
+	Enabled bool
+	// Listen is the host:port clients connect to. Default ":443".
+	Listen string
+	// Upstream is the mail server's base URL, such as
+	// https://mail.internal. Required when enabled.
+	Upstream string
+	// UpstreamCAFile is a PEM bundle of the authorities that sign the mail
+	// server's certificate. Default "": the system roots.
+	UpstreamCAFile string
+	// InsecureSkipVerify turns off verification of the mail server's
+	// certificate; the daemon logs a warning at every start. Default
+	// false.
+	InsecureSkipVerify bool
+	// CertFile and KeyFile are the certificate chain and key presented to
+	// clients, re-read when they change. Required unless PlainHTTP.
+	CertFile string
+	KeyFile  string
+	// PlainHTTP serves clients without TLS, for a TLS terminator in front
+	// on a trusted network. Default false.
+	PlainHTTP bool
+	// MaxConns bounds concurrent client connections. Default 0: the
+	// proxy's default (50,000).
+	MaxConns int
+	// TrustedProxies are load balancers whose X-Forwarded-For is believed.
+	// Default none.
+	TrustedProxies []netip.Prefix
+	// RedirectHosts, when not empty, are the only hosts a 451 redirect may
+	// name. Default empty: any.
+	RedirectHosts []string
+	// EWS proxies /EWS under the user compliance rule. Default true.
+	EWS bool
+	// Webmail passes /owa (or WebmailPrefixes) through without compliance
+	// checks. Default false.
+	Webmail bool
+	// WebmailPrefixes replace /owa. Default empty: /owa.
+	WebmailPrefixes []string
+}
+
+// Devices configures device compliance: where device records and the
+// policy come from, and what happens without them.
+type Devices struct {
+	// AllowMailIfNoPolicy lets every device sync while no policy is
+	// loaded. Default false: fail closed (503 with Retry-After).
+	AllowMailIfNoPolicy bool
+	// MaxDiscovered caps the devices remembered without a record. Default
+	// 100,000.
+	MaxDiscovered int
+	// Policy is a device policy written in the file. When set it is in
+	// force, and a policy synced from device management is stored but
+	// not used. Default nil: the policy comes from device management (push
+	// or pull).
+	Policy *device.Config
+	// Push is the push API device management calls.
+	Push DevicePush
+	// Pull is the delta sync the gateway runs against device management.
+	Pull DevicePull
+}
+
+// DevicePush configures the authenticated push API.
+type DevicePush struct {
+	// Listen is the host:port of the push API; "" (default) turns it off.
+	Listen string
+	// TokenFile holds the bearer token device management presents (one
+	// line; at least 32 characters). Required with Listen.
+	TokenFile string
+	// CertFile and KeyFile serve the push API over TLS. Default: the
+	// proxy's certificate; required when the proxy has none.
+	CertFile string
+	KeyFile  string
+	// PlainHTTP serves the push API without TLS: only on a loopback
+	// address or a trusted management network. Default false.
+	PlainHTTP bool
+}
+
+// DevicePull configures the delta sync.
+type DevicePull struct {
+	// URL is device management's delta endpoint; "" (default) turns
+	// pulling off.
+	URL string
+	// Interval between syncs. Default 10 minutes.
+	Interval time.Duration
+	// TokenFile holds the bearer token sent to URL. Default "": none.
+	TokenFile string
+	// CAFile is a PEM bundle that signs URL's certificate. Default "": the
+	// system roots.
+	CAFile string
+}
+
+func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
+	px := Proxy{Enabled: true, Listen: DefaultProxyListen, EWS: true}
+	keys, ok := p.mapping(n, field, []fieldSpec{
+		{"enabled", func(v *yaml.Node, f string) { px.Enabled, _ = p.boolean(v, f) }},
+		{"listen", func(v *yaml.Node, f string) {
+			setStr(&px.Listen)(p.hostPort(v, f, false, ":443, 0.0.0.0:443 or [::]:443"))
+		}},
+		{"upstream", func(v *yaml.Node, f string) { setStr(&px.Upstream)(p.upstreamURL(v, f)) }},
+		{"upstream_ca_file", func(v *yaml.Node, f string) { setStr(&px.UpstreamCAFile)(p.absPath(v, f, true)) }},
+		{"insecure_skip_verify", func(v *yaml.Node, f string) { px.InsecureSkipVerify, _ = p.boolean(v, f) }},
+		{"cert_file", func(v *yaml.Node, f string) { setStr(&px.CertFile)(p.absPath(v, f, true)) }},
+		{"key_file", func(v *yaml.Node, f string) { setStr(&px.KeyFile)(p.absPath(v, f, true)) }},
+		{"plain_http", func(v *yaml.Node, f string) { px.PlainHTTP, _ = p.boolean(v, f) }},
+		{"max_conns", func(v *yaml.Node, f string) { px.MaxConns, _ = p.integer(v, f, 1, 10_000_000) }},
+		{"trusted_proxies", func(v *yaml.Node, f string) {
+			items, _ := p.list(v, f, "[10.0.0.0/8]")
+			s := seen[netip.Prefix]{}
+			for i, item := range items {
+				if pfx, ok := p.prefix(item, index(f, i)); ok && !s.dup(p, pfx, item, index(f, i), pfx.String()) {
+					px.TrustedProxies = append(px.TrustedProxies, pfx)
+				}
+			}
+		}},
+		{"redirect_hosts", func(v *yaml.Node, f string) { px.RedirectHosts = p.strings(v, f, "[outlook.office365.com]") }},
+		{"ews", func(v *yaml.Node, f string) { px.EWS, _ = p.boolean(v, f) }},
+		{"webmail", func(v *yaml.Node, f string) { px.Webmail, _ = p.boolean(v, f) }},
+		{"webmail_prefixes", func(v *yaml.Node, f string) { px.WebmailPrefixes = p.strings(v, f, "[/owa]") }},
+	})
+	if !ok {
+		return px, false
+	}
+	if !px.Enabled {
+		// Disabled: the other fields are kept out of the way.
+		return Proxy{}, true
+	}
+	at := deref(n)
+	if px.Upstream == "" && !p.reported(join(field, "upstream")) {
+		p.addf(at, join(field, "upstream"), "required: the mail server's URL, e.g. upstream: https://mail.internal")
+	}
+	certSet := px.CertFile != "" || px.KeyFile != ""
+	switch {
+	case px.PlainHTTP && certSet:
+		p.addf(at, join(field, "plain_http"), "true together with cert_file/key_file; choose one")
+	case !px.PlainHTTP && (px.CertFile == "" || px.KeyFile == "") && !p.reported(join(field, "cert_file")) && !p.reported(join(field, "key_file")):
+		p.addf(at, join(field, "cert_file"), "cert_file and key_file are required (the certificate clients see), unless plain_http: true behind a TLS terminator")
+	}
+	if keys["webmail_prefixes"] != nil && !px.Webmail {
+		p.addf(keys["webmail_prefixes"], join(field, "webmail_prefixes"), "set but webmail is false; set webmail: true or remove the prefixes")
+	}
+	for i, pre := range px.WebmailPrefixes {
+		if !strings.HasPrefix(pre, "/") || pre == "/" || strings.HasSuffix(pre, "/") {
+			p.addf(at, index(join(field, "webmail_prefixes"), i), "%s: want a path such as /owa", quote(pre))
+		}
+	}
+	return px, true
+}
+
+func (p *parser) devices(n *yaml.Node, field string) Devices {
+	d := Devices{MaxDiscovered: DefaultMaxDiscovered, Pull: DevicePull{Interval: DefaultPullInterval}}
+	p.mapping(n, field, []fieldSpec{
+		{"allow_mail_if_no_policy", func(v *yaml.Node, f string) { d.AllowMailIfNoPolicy, _ = p.boolean(v, f) }},
+		{"max_discovered", func(v *yaml.Node, f string) { d.MaxDiscovered, _ = p.integer(v, f, 0, 10_000_000) }},
+		{"policy", func(v *yaml.Node, f string) {
+			if isNull(deref(v)) {
+				return
+			}
+			cfg, ok := p.devicePolicy(v, f)
+			if !ok {
+				return
+			}
+			if _, err := device.NewPolicy(cfg); err != nil {
+				p.addf(deref(v), f, "%v", err)
+				return
+			}
+			d.Policy = &cfg
+		}},
+		{"push", func(v *yaml.Node, f string) {
+			keys, _ := p.mapping(v, f, []fieldSpec{
+				{"listen", func(v *yaml.Node, f string) {
+					setStr(&d.Push.Listen)(p.hostPort(v, f, true, `:8444, 192.0.2.10:8444, or "" to turn the push API off`))
+				}},
+				{"token_file", func(v *yaml.Node, f string) { setStr(&d.Push.TokenFile)(p.absPath(v, f, true)) }},
+				{"cert_file", func(v *yaml.Node, f string) { setStr(&d.Push.CertFile)(p.absPath(v, f, true)) }},
+				{"key_file", func(v *yaml.Node, f string) { setStr(&d.Push.KeyFile)(p.absPath(v, f, true)) }},
+				{"plain_http", func(v *yaml.Node, f string) { d.Push.PlainHTTP, _ = p.boolean(v, f) }},
+			})
+			if d.Push.Listen != "" && d.Push.TokenFile == "" && !p.reported(join(f, "token_file")) {
+				p.addf(keyOr(keys, "listen", v), join(f, "token_file"), "required with listen: a file holding the bearer token device management presents")
+			}
+			if (d.Push.CertFile == "") != (d.Push.KeyFile == "") {
+				p.addf(keyOr(keys, "cert_file", v), join(f, "cert_file"), "cert_file and key_file go together")
+			}
+		}},
+		{"pull", func(v *yaml.Node, f string) {
+			p.mapping(v, f, []fieldSpec{
+				{"url", func(v *yaml.Node, f string) { setStr(&d.Pull.URL)(p.httpURL(v, f, true)) }},
+				{"interval", func(v *yaml.Node, f string) {
+					if dur, ok := p.duration(v, f, 10*time.Second, 24*time.Hour); ok {
+						d.Pull.Interval = dur
+					}
+				}},
+				{"token_file", func(v *yaml.Node, f string) { setStr(&d.Pull.TokenFile)(p.absPath(v, f, true)) }},
+				{"ca_file", func(v *yaml.Node, f string) { setStr(&d.Pull.CAFile)(p.absPath(v, f, true)) }},
+			})
+		}},
+	})
+	return d
+}
+
+func keyOr(keys map[string]*yaml.Node, k string, n *yaml.Node) *yaml.Node {
+	if keys[k] != nil {
+		return keys[k]
+	}
+	return deref(n)
+}
+
+// devicePolicy reads a device compliance policy: device.Config's fields in
+// snake_case.
+func (p *parser) devicePolicy(n *yaml.Node, field string) (device.Config, bool) {
+	var c device.Config
+	before := len(p.problems)
+	strs := func(dst *[]string, example string) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) { *dst = p.strings(v, f, example) }
+	}
+	flag := func(dst *bool) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) { *dst, _ = p.boolean(v, f) }
+	}
+	action := func(dst *device.Action) func(*yaml.Node, string) {
+		return func(v *yaml.Node, f string) {
+			if s, ok := p.enum(v, f, "an access level", "allow", "block", "quarantine"); ok {
+				*dst, _ = device.ParseAction(s)
+			}
+		}
+	}
+	p.mapping(n, field, []fieldSpec{
+		{"revision", func(v *yaml.Node, f string) { c.Revision, _ = p.str(v, f) }},
+		{"managed_only", flag(&c.ManagedOnly)},
+		{"allowed_mail_clients", strs(&c.AllowedMailClients, `["Outlook-iOS*", Apple-iPhone*]`)},
+		{"blocked_mail_clients", strs(&c.BlockedMailClients, `[TouchDown*]`)},
+		{"allowed_users", strs(&c.AllowedUsers, `["*@example.com"]`)},
+		{"blocked_users", strs(&c.BlockedUsers, `["CONTOSO\\jane"]`)},
+		{"allowed_device_types", strs(&c.AllowedDeviceTypes, `[iPhone, Android]`)},
+		{"blocked_device_types", strs(&c.BlockedDeviceTypes, `[WindowsMail]`)},
+		{"inactivity_days", func(v *yaml.Node, f string) { c.InactivityDays, _ = p.integer(v, f, 0, device.MaxInactivityDays) }},
+		{"block_compromised", flag(&c.BlockCompromised)},
+		{"block_unencrypted", flag(&c.BlockUnencrypted)},
+		{"allowed_models", func(v *yaml.Node, f string) {
+			items, _ := p.list(v, f, `[{platform: Apple, model: "iPhone*"}]`)
+			for i, item := range items {
+				var m device.ModelRule
+				p.mapping(item, index(f, i), []fieldSpec{
+					{"platform", func(v *yaml.Node, f string) { m.Platform, _ = p.str(v, f) }},
+					{"model", func(v *yaml.Node, f string) { m.Model, _ = p.str(v, f) }},
+				})
+				c.AllowedModels = append(c.AllowedModels, m)
+			}
+		}},
+		{"allowed_os", func(v *yaml.Node, f string) {
+			items, _ := p.list(v, f, `[{platform: Apple, min: "17"}]`)
+			for i, item := range items {
+				var o device.OSRule
+				p.mapping(item, index(f, i), []fieldSpec{
+					{"platform", func(v *yaml.Node, f string) { o.Platform, _ = p.str(v, f) }},
+					{"min", func(v *yaml.Node, f string) { o.Min, _ = p.text(v, f, `an OS version such as "17.4"`) }},
+					{"max", func(v *yaml.Node, f string) { o.Max, _ = p.text(v, f, `an OS version such as "17.4"`) }},
+				})
+				c.AllowedOS = append(c.AllowedOS, o)
+			}
+		}},
+		{"require_eas_profile", flag(&c.RequireEASProfile)},
+		{"rules", func(v *yaml.Node, f string) {
+			items, _ := p.list(v, f, `[{characteristic: DeviceType, query: "Android*", access: quarantine}]`)
+			for i, item := range items {
+				var r device.ABQRule
+				keys, _ := p.mapping(item, index(f, i), []fieldSpec{
+					{"name", func(v *yaml.Node, f string) { r.Name, _ = p.str(v, f) }},
+					{"characteristic", func(v *yaml.Node, f string) {
+						if s, ok := p.enum(v, f, "a characteristic", "DeviceType", "DeviceModel", "DeviceOS", "UserAgent"); ok {
+							r.Characteristic, _ = device.ParseCharacteristic(s)
+						}
+					}},
+					{"query", func(v *yaml.Node, f string) { r.Query, _ = p.str(v, f) }},
+					{"access", action(&r.Access)},
+				})
+				for _, k := range []string{"characteristic", "query", "access"} {
+					if keys[k] == nil && !p.reported(index(f, i)) {
+						p.addf(deref(item), join(index(f, i), k), "required, e.g. {characteristic: DeviceType, query: \"Android*\", access: quarantine}")
+					}
+				}
+				c.Rules = append(c.Rules, r)
+			}
+		}},
+		{"default_access", action(&c.DefaultAccess)},
+		{"test_mode", flag(&c.TestMode)},
+	})
+	return c, len(p.problems) == before
+}
+
+func setStr(dst *string) func(string, bool) {
+	return func(s string, ok bool) {
+		if ok {
+			*dst = s
+		}
+	}
+}
+
+// strings reads a list of strings.
+func (p *parser) strings(n *yaml.Node, field, example string) []string {
+	items, _ := p.list(n, field, example)
+	out := make([]string, 0, len(items))
+	for i, item := range items {
+		if s, ok := p.str(item, index(field, i)); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// integer reads a whole number within [lo, hi].
+func (p *parser) integer(n *yaml.Node, field string, lo, hi int) (int, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		p.addf(n, field, "want a whole number %d..%d, got %s", lo, hi, describe(n))
+		return 0, false
+	}
+	v, err := strconv.Atoi(strings.ReplaceAll(n.Value, "_", ""))
+	if err != nil || v < lo || v > hi {
+		p.addf(n, field, "%s is out of range %d..%d", shorten(n.Value), lo, hi)
+		return 0, false
+	}
+	return v, true
+}
+
+// duration reads a Go duration ("10m", "90s") within [lo, hi].
+func (p *parser) duration(n *yaml.Node, field string, lo, hi time.Duration) (time.Duration, bool) {
+	s, ok := p.text(n, field, `a duration such as "10m" or "90s"`)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		p.addf(deref(n), field, "%s is not a duration; write e.g. \"10m\", \"90s\" or \"1h\"", quote(s))
+		return 0, false
+	case d < lo || d > hi:
+		p.addf(deref(n), field, "%s is out of range %v..%v", quote(s), lo, hi)
+		return 0, false
+	}
+	return d, true
+}
+
+// hostPort reads a listen address, host:port or :port.
+func (p *parser) hostPort(n *yaml.Node, field string, allowEmpty bool, example string) (string, bool) {
+	s, ok := p.text(n, field, "host:port, e.g. "+example)
+	if !ok || s == "" && allowEmpty {
+		return s, ok
+	}
+	if err := checkHostPort(s); err != nil {
+		p.addf(deref(n), field, "%s is not host:port; write e.g. %s", quote(s), example)
+		return "", false
+	}
+	return s, true
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if v, perr := strconv.ParseUint(port, 10, 16); perr != nil || v == 0 {
+		return errors.New("bad port")
+	}
+	if host != "" {
+		if _, aerr := netip.ParseAddr(host); aerr != nil && !validHostname(host) {
+			return errors.New("bad host")
+		}
+	}
+	return nil
+}
+
+func (p *parser) upstreamURL(n *yaml.Node, field string) (string, bool) {
+	return p.httpURL(n, field, false)
+}
+
+// httpURL reads an http(s) URL with a host and no credentials.
+func (p *parser) httpURL(n *yaml.Node, field string, allowEmpty bool) (string, bool) {
+	s, ok := p.str(n, field)
+	if !ok || s == "" && allowEmpty {
+		return s, ok
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		p.addf(deref(n), field, "%s is not an http(s) URL with a host; write e.g. https://mail.internal", quote(s))
+	case u.User != nil:
+		p.addf(deref(n), field, "%s carries credentials; remove them (use a token file)", quote(s))
+	case u.Fragment != "":
+		p.addf(deref(n), field, "%s has a #fragment; remove it", quote(s))
+	default:
+		return s, true
+	}
+	return "", false
+}
+
+// checkGateway cross-checks the gateway sections.
+func (p *parser) checkGateway(c *Config, keys map[string]*yaml.Node) {
+	if c.Admin.Listen != "" {
+		host, _, err := net.SplitHostPort(c.Admin.Listen)
+		if a, aerr := netip.ParseAddr(host); err != nil || aerr != nil || !a.IsLoopback() {
+			p.addf(keyOr(keys, "admin", nil), "admin.listen", "%s: the admin page serves device and policy data without authentication, so it listens on a loopback address only, e.g. 127.0.0.1:9741 (use an SSH tunnel to reach it)", quote(c.Admin.Listen))
+		}
+	}
+	d := c.Devices
+	if d.Push.Listen != "" && !d.Push.PlainHTTP && d.Push.CertFile == "" && (!c.Proxy.Enabled || c.Proxy.PlainHTTP) {
+		p.addf(keyOr(keys, "devices", nil), "devices.push.cert_file", "the push API needs a certificate: set cert_file and key_file, or plain_http: true on a trusted network")
+	}
+	if c.Proxy.Enabled && c.Proxy.Listen != "" && d.Push.Listen == c.Proxy.Listen {
+		p.addf(keyOr(keys, "devices", nil), "devices.push.listen", "%s is also proxy.listen; give the push API its own port", quote(d.Push.Listen))
+	}
+}

@@ -1,0 +1,156 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mailgate/enforcer/policy/device"
+)
+
+// gatewayYAML sets every field of the L7 sections.
+const gatewayYAML = `
+interfaces: [eth0]
+admin: {listen: "[::1]:9800"}
+proxy:
+  listen: 0.0.0.0:8443
+  upstream: https://mail.internal/base
+  upstream_ca_file: /etc/enforcer/mail-ca.pem
+  insecure_skip_verify: true
+  cert_file: /etc/enforcer/tls.crt
+  key_file: /etc/enforcer/tls.key
+  max_conns: 20000
+  trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
+  redirect_hosts: [outlook.office365.com]
+  ews: false
+  webmail: true
+  webmail_prefixes: [/owa, /mail]
+devices:
+  allow_mail_if_no_policy: true
+  max_discovered: 5000
+  push: {listen: ":8444", token_file: /etc/enforcer/push.token}
+  pull: {url: "https://mdm.example/enforcer/delta?tenant=7", interval: 5m, token_file: /etc/enforcer/pull.token, ca_file: /etc/enforcer/mdm-ca.pem}
+  policy:
+    revision: r42
+    managed_only: true
+    allowed_mail_clients: ["Outlook-iOS*"]
+    blocked_mail_clients: [TouchDown*]
+    allowed_users: ["*@example.com"]
+    blocked_users: ['CONTOSO\mallory']
+    allowed_device_types: [iPhone, Android]
+    blocked_device_types: [WindowsMail]
+    inactivity_days: 30
+    block_compromised: true
+    block_unencrypted: true
+    allowed_models: [{platform: Apple, model: "iPhone*"}]
+    allowed_os: [{platform: Apple, min: "17", max: "18.9"}, {platform: Android, min: "13"}]
+    require_eas_profile: true
+    rules:
+      - {name: no-old-android, characteristic: DeviceOS, query: "Android 9*", access: block}
+      - {characteristic: DeviceType, query: "Android*", access: quarantine}
+    default_access: allow
+    test_mode: true
+`
+
+func TestGatewaySections(t *testing.T) {
+	c := mustParse(t, gatewayYAML)
+	wantProxy := Proxy{
+		Enabled: true, Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
+		UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
+		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+		RedirectHosts:  []string{"outlook.office365.com"},
+		Webmail:        true, WebmailPrefixes: []string{"/owa", "/mail"},
+	}
+	if diff := cmp.Diff(wantProxy, c.Proxy, cmpOpts); diff != "" {
+		t.Errorf("proxy (-want +got):\n%s", diff)
+	}
+	wantDevices := Devices{
+		AllowMailIfNoPolicy: true, MaxDiscovered: 5000,
+		Push: DevicePush{Listen: ":8444", TokenFile: "/etc/enforcer/push.token"},
+		Pull: DevicePull{URL: "https://mdm.example/enforcer/delta?tenant=7", Interval: 5 * time.Minute,
+			TokenFile: "/etc/enforcer/pull.token", CAFile: "/etc/enforcer/mdm-ca.pem"},
+		Policy: &device.Config{
+			Revision: "r42", ManagedOnly: true,
+			AllowedMailClients: []string{"Outlook-iOS*"}, BlockedMailClients: []string{"TouchDown*"},
+			AllowedUsers: []string{"*@example.com"}, BlockedUsers: []string{`CONTOSO\mallory`},
+			AllowedDeviceTypes: []string{"iPhone", "Android"}, BlockedDeviceTypes: []string{"WindowsMail"},
+			InactivityDays: 30, BlockCompromised: true, BlockUnencrypted: true,
+			AllowedModels:     []device.ModelRule{{Platform: "Apple", Model: "iPhone*"}},
+			AllowedOS:         []device.OSRule{{Platform: "Apple", Min: "17", Max: "18.9"}, {Platform: "Android", Min: "13"}},
+			RequireEASProfile: true,
+			Rules: []device.ABQRule{
+				{Name: "no-old-android", Characteristic: device.DeviceOS, Query: "Android 9*", Access: device.Block},
+				{Characteristic: device.DeviceType, Query: "Android*", Access: device.Quarantine},
+			},
+			DefaultAccess: device.Allow, TestMode: true,
+		},
+	}
+	if diff := cmp.Diff(wantDevices, c.Devices, cmpOpts); diff != "" {
+		t.Errorf("devices (-want +got):\n%s", diff)
+	}
+	if c.Admin.Listen != "[::1]:9800" {
+		t.Errorf("admin.listen = %q", c.Admin.Listen)
+	}
+	if _, err := device.NewPolicy(*c.Devices.Policy); err != nil {
+		t.Errorf("the parsed policy does not compile: %v", err)
+	}
+}
+
+func TestGatewayDefaults(t *testing.T) {
+	c := mustParse(t, "interfaces: [eth0]\nproxy: {upstream: https://mail.internal, plain_http: true}\n")
+	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true, EWS: true}
+	if diff := cmp.Diff(want, c.Proxy, cmpOpts); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if c.Devices.Policy != nil || c.Devices.AllowMailIfNoPolicy || c.Devices.Pull.Interval != 10*time.Minute {
+		t.Errorf("devices defaults: %+v", c.Devices)
+	}
+	off := mustParse(t, "interfaces: [eth0]\nproxy: {enabled: false, upstream: https://x}\n")
+	if off.Proxy.Enabled || off.Proxy.Upstream != "" {
+		t.Errorf("a disabled proxy section: %+v", off.Proxy)
+	}
+}
+
+func TestGatewayProblems(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"upstream missing", "proxy: {plain_http: true}", "proxy.upstream: required"},
+		{"upstream not a URL", "proxy: {upstream: mail.internal, plain_http: true}", `proxy.upstream: "mail.internal" is not an http(s) URL`},
+		{"upstream credentials", "proxy: {upstream: \"https://u:p@mail\", plain_http: true}", "carries credentials"},
+		{"no certificate", "proxy: {upstream: https://mail}", "proxy.cert_file: cert_file and key_file are required"},
+		{"cert and plain", "proxy: {upstream: https://mail, plain_http: true, cert_file: /a, key_file: /b}", "proxy.plain_http: true together with cert_file"},
+		{"relative cert", "proxy: {upstream: https://mail, cert_file: tls.crt, key_file: /b}", "proxy.cert_file: \"tls.crt\" is not an absolute path"},
+		{"listen", "proxy: {upstream: https://mail, plain_http: true, listen: 443}", `proxy.listen: "443" is not host:port`},
+		{"unknown proxy field", "proxy: {upstream: https://mail, plain_http: true, upstrem_ca: /x}", "proxy.upstrem_ca: unknown field"},
+		{"webmail prefix", "proxy: {upstream: https://mail, plain_http: true, webmail: true, webmail_prefixes: [owa]}", "proxy.webmail_prefixes[0]: \"owa\": want a path"},
+		{"prefixes without webmail", "proxy: {upstream: https://mail, plain_http: true, webmail_prefixes: [/owa]}", "set but webmail is false"},
+		{"admin not loopback", "admin: {listen: \"0.0.0.0:9741\"}", "admin.listen: \"0.0.0.0:9741\": the admin page"},
+		{"push without token", "devices: {push: {listen: \":8444\", plain_http: true}}", "devices.push.token_file: required with listen"},
+		{"push without cert", "devices: {push: {listen: \":8444\", token_file: /t}}", "devices.push.cert_file: the push API needs a certificate"},
+		{"pull url", "devices: {pull: {url: \"ftp://x\"}}", "devices.pull.url: \"ftp://x\" is not an http(s) URL"},
+		{"pull interval", "devices: {pull: {url: \"https://x\", interval: 1s}}", "devices.pull.interval: \"1s\" is out of range"},
+		{"pull interval text", "devices: {pull: {interval: soon}}", "devices.pull.interval: \"soon\" is not a duration"},
+		{"inactivity range", "devices: {policy: {inactivity_days: 40000}}", "devices.policy.inactivity_days: 40000 is out of range 0..32767"},
+		{"access", "devices: {policy: {default_access: deny}}", `devices.policy.default_access: "deny" is not an access level`},
+		{"rule field", "devices: {policy: {rules: [{characteristic: DeviceType, query: x}]}}", "devices.policy.rules[0].access: required"},
+		{"characteristic", "devices: {policy: {rules: [{characteristic: Model, query: x, access: block}]}}", `"Model" is not a characteristic`},
+		{"policy field", "devices: {policy: {manged_only: true}}", `devices.policy.manged_only: unknown field; did you mean "managed_only"?`},
+		{"bad OS version", "devices: {policy: {allowed_os: [{platform: Apple, min: \"x.y\"}]}}", "devices.policy:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("enforcer.yaml", []byte("interfaces: [eth0]\n"+tc.in+"\n"))
+			if err == nil {
+				t.Fatalf("accepted:\n%s", tc.in)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got:\n%v\nwant it to contain %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "enforcer.yaml:2:") {
+				t.Errorf("no line 2 in:\n%v", err)
+			}
+		})
+	}
+}
