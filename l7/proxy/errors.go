@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 )
 
 // ErrInvalidConfig is wrapped by every [ConfigError].
@@ -67,6 +70,34 @@ func errorStatus(ctx context.Context, err error) int {
 		return StatusClientClosed
 	}
 	return http.StatusBadGateway
+}
+
+// upstreamErrorKind classifies an error errorStatus blamed on the mail
+// server (502, 504) for upstream_errors_total.
+func upstreamErrorKind(err error) upstreamErr {
+	var (
+		verify *tls.CertificateVerificationError
+		record tls.RecordHeaderError
+		alert  tls.AlertError
+		op     *net.OpError
+	)
+	switch {
+	case errors.Is(err, errUpstreamTimeout):
+		return upstreamErrTimeout
+	case errors.Is(err, errBadRedirect):
+		return upstreamErrBadRedirect
+	case errors.As(err, &verify), errors.As(err, &record), errors.As(err, &alert),
+		// net/http's handshake timeout has no exported type.
+		strings.Contains(err.Error(), "TLS handshake"):
+		return upstreamErrTLS
+	case errors.As(err, &op) && op.Op == "dial":
+		return upstreamErrDial
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		// The server closed the connection before answering.
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return upstreamErrReset
+	}
+	return upstreamErrOther
 }
 
 // errorBody is the text of an error response: plain text, never HTML,

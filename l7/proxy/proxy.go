@@ -28,9 +28,12 @@ type Deps struct {
 	// Logger receives the transaction log and the proxy's own messages.
 	// Default slog.Default().
 	Logger *slog.Logger
-	// Now is the clock of decisions, discovery and the 451 mappings.
-	// Default time.Now.
+	// Now is the clock of decisions, discovery, the 451 mappings and the
+	// transaction log's durations. Default time.Now.
 	Now func() time.Time
+	// Metrics receives the proxy's metrics (see [Metrics]). Default nil:
+	// none are kept, at no cost per request.
+	Metrics *Metrics
 }
 
 // Proxy is the gateway's HTTP reverse proxy in front of one mail server.
@@ -46,6 +49,7 @@ type Proxy struct {
 	redirects *redirects
 	targets   Targets
 	certs     *certReloader // nil with PlainHTTP
+	metrics   *Metrics      // nil: none kept
 	redirHost map[string]bool
 
 	ids     atomic.Uint64
@@ -73,6 +77,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		log:       deps.Logger,
 		now:       deps.Now,
 		redirects: newRedirects(cfg.MaxRedirects),
+		metrics:   deps.Metrics,
 	}
 	if p.policy == nil {
 		p.policy = deps.Store.Policy
@@ -107,6 +112,9 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		ModifyResponse: p.modifyResponse,
 		BufferPool:     copyBuffers,
 		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+	}
+	if p.metrics != nil {
+		p.metrics.proxy.Store(p)
 	}
 	if cfg.InsecureSkipVerify {
 		p.log.Warn("the mail server's TLS certificate will NOT be verified (InsecureSkipVerify): anyone on the path to it can read every password and message",
@@ -151,6 +159,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tx.src, tx.trustedPeer = p.clientAddr(r)
 	tx.inScheme = requestScheme(r, tx.trustedPeer)
 	rw := newResponseWriter(w, p.cfg.WriteIdleTimeout)
+	if p.metrics != nil {
+		tx.metered, tx.mstart = true, time.Now()
+		p.metrics.begin()
+	}
 	defer p.finish(tx, rw, r)
 
 	if !saneRequestPath(r) {
@@ -243,6 +255,9 @@ func (p *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	tx.err = err
 	status := errorStatus(r.Context(), err)
+	if statusIsUpstreamError(status) {
+		tx.upstreamErr = upstreamErrorKind(err)
+	}
 	if tx.viaRedirect && (status == http.StatusBadGateway || status == http.StatusGatewayTimeout) {
 		// The remembered server is gone or broken: the next request tries
 		// the configured upstream, which redirects again if it must.

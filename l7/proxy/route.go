@@ -15,9 +15,10 @@ const (
 	routeEWS
 	routeAutodiscover
 	routeWebmail
+	numRoutes
 )
 
-var routeNames = [...]string{"none", "eas", "ews", "autodiscover", "webmail"}
+var routeNames = [numRoutes]string{"none", "eas", "ews", "autodiscover", "webmail"}
 
 func (r route) String() string { return routeNames[r] }
 

@@ -63,6 +63,18 @@ type timeoutTransport struct {
 
 func (t *timeoutTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	tx := txnFrom(req.Context())
+	if !tx.metered {
+		return t.roundTrip(req, tx)
+	}
+	sent := time.Now()
+	resp, err := t.roundTrip(req, tx)
+	if err == nil {
+		tx.upstreamAnswered, tx.upstreamWait = true, time.Since(sent)
+	}
+	return resp, err
+}
+
+func (t *timeoutTransport) roundTrip(req *http.Request, tx *txn) (*http.Response, error) {
 	if tx.timeout <= 0 {
 		return t.base.RoundTrip(req)
 	}

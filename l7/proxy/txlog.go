@@ -18,9 +18,10 @@ const (
 	MsgTargeted    = "targeted"
 )
 
-// finish writes the request's log records. It runs deferred, also when the
-// reverse proxy aborts a response mid-body with http.ErrAbortHandler, which
-// it lets continue to the server.
+// finish writes the request's log records and counts it in the metrics:
+// the one place every request ends, refused or proxied, failed or not. It
+// runs deferred, also when the reverse proxy aborts a response mid-body
+// with http.ErrAbortHandler, which it lets continue to the server.
 func (p *Proxy) finish(tx *txn, w *responseWriter, r *http.Request) {
 	aborted := recover()
 	if aborted == nil {
@@ -36,6 +37,11 @@ func (p *Proxy) finish(tx *txn, w *responseWriter, r *http.Request) {
 		status = http.StatusOK // nothing written: the server sends 200
 	}
 	dur := p.now().Sub(tx.start)
+	if tx.metered {
+		// Before the log: a reader of a request's summary finds it
+		// counted.
+		p.metrics.record(tx, status, w.written, time.Since(tx.mstart))
+	}
 	ctx := r.Context()
 	attrs := p.summaryAttrs(tx, r, status, w.written, dur, aborted != nil)
 	// Details first: a reader that has seen a request's summary has seen

@@ -29,8 +29,9 @@ type txn struct {
 	inPath      string // escaped
 	inScheme    string
 
-	// Identity; command is "" outside EAS.
+	// Identity; command is "" outside EAS, cmd its code when it is not.
 	user, deviceID, deviceType, command string
+	cmd                                 eas.Command
 	userAgent                           string
 	protocol                            eas.Version
 
@@ -50,6 +51,17 @@ type txn struct {
 	err            error
 	status         int // overrides the writer's status (499)
 	targeted       bool
+
+	// With Deps.Metrics only: the request's start on the monotonic clock
+	// (start is Deps.Now's), and how long the mail server took to send
+	// its response header.
+	metered          bool
+	mstart           time.Time
+	upstreamAnswered bool
+	upstreamWait     time.Duration
+	// upstreamErr classifies the error that left the request without a
+	// usable response header from the mail server.
+	upstreamErr upstreamErr
 }
 
 type txnKey struct{}
@@ -80,7 +92,7 @@ func (tx *txn) setEAS(r *eas.Request) {
 	tx.deviceID = r.DeviceID
 	tx.deviceType = r.DeviceType
 	if r.Query.Form != 0 { // the query parsed: the command is real
-		tx.command = r.Command.String()
+		tx.command, tx.cmd = r.Command.String(), r.Command
 	}
 	tx.userAgent = r.UserAgent
 	tx.protocol = r.ProtocolVersion
