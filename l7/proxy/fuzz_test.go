@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/policy/device"
 )
@@ -55,8 +57,10 @@ func FuzzHandler(f *testing.F) {
 	if err := store.Upsert(device.Record{DeviceID: "BLACK", Override: device.OverrideBlacklist}); err != nil {
 		f.Fatal(err)
 	}
+	// Metrics on: their labels must map for any request.
+	m := NewMetrics()
 	p, err := New(Config{Upstream: "https://mail.internal", PlainHTTP: true, Webmail: WebmailConfig{Enabled: true}},
-		Deps{Store: store, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+		Deps{Store: store, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }, Metrics: m})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -91,6 +95,9 @@ func FuzzHandler(f *testing.F) {
 		w := httptest.NewRecorder()
 		p.ServeHTTP(w, r)
 		got := stub.take()
+		if n := testutil.ToFloat64(m.inFlight); n != 0 {
+			t.Fatalf("in_flight_requests %v after the request ended", n)
+		}
 
 		sane := saneRequestPath(r)
 		rt := p.route(pth)

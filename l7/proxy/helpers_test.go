@@ -244,6 +244,12 @@ type envOption func(*Config, *device.StoreOptions)
 
 func newEnv(tb testing.TB, pol *device.Policy, opts ...envOption) *env {
 	tb.Helper()
+	return newEnvDeps(tb, pol, nil, opts...)
+}
+
+// newEnvDeps is newEnv with deps adjusting the proxy's Deps.
+func newEnvDeps(tb testing.TB, pol *device.Policy, deps func(*Deps), opts ...envOption) *env {
+	tb.Helper()
 	e := &env{mail: newFakeMail(tb), logs: &logRecords{}, clock: &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	cfg := Config{Upstream: e.mail.URL, UpstreamCAFile: e.mail.caFile(tb), PlainHTTP: true}
 	var sopts device.StoreOptions
@@ -254,7 +260,11 @@ func newEnv(tb testing.TB, pol *device.Policy, opts ...envOption) *env {
 	if pol != nil {
 		e.store.SetPolicy(pol)
 	}
-	p, err := New(cfg, Deps{Store: e.store, Logger: slog.New(e.logs.handler()), Now: e.clock.Now})
+	d := Deps{Store: e.store, Logger: slog.New(e.logs.handler()), Now: e.clock.Now}
+	if deps != nil {
+		deps(&d)
+	}
+	p, err := New(cfg, d)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}

@@ -69,7 +69,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route", "command", "decision", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    metricsNamespace + "request_duration_seconds",
-			Help:    "Time from request header to the end of the response, by route and command class (longpoll: EAS Ping and Sync; command: everything else).",
+			Help:    "Time from request header to the end of the response, by route and command class (longpoll: EAS Ping and Sync forwarded to the mail server; command: everything else).",
 			Buckets: latencyBuckets,
 		}, []string{"route", "command_class"}),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -213,9 +213,12 @@ var metricRouteNames = [numRoutes]string{
 	routeAutodiscover: "autodiscover", routeWebmail: "webmail",
 }
 
-// commandClass separates long polls from commands, whose latencies differ
-// by orders of magnitude. Ping and Sync are both long polls: the proxy
-// does not parse the body that says whether a Sync waits.
+// cmdClass separates long polls from commands, whose latencies differ by
+// orders of magnitude. A long poll is a Ping or Sync forwarded to the mail
+// server, which holds it up to its heartbeat: the proxy does not parse the
+// body that says whether a Sync waits, so every Sync counts. A Ping or Sync
+// the gateway answers itself (refused, malformed) is over at once and
+// counts as a command.
 type cmdClass uint8
 
 const (
@@ -227,7 +230,7 @@ const (
 var classNames = [numClasses]string{"command", "longpoll"}
 
 func commandClass(tx *txn) cmdClass {
-	if tx.command != "" && (tx.cmd == eas.Ping || tx.cmd == eas.Sync) {
+	if tx.target != nil && tx.command != "" && (tx.cmd == eas.Ping || tx.cmd == eas.Sync) {
 		return classLongPoll
 	}
 	return classCommand

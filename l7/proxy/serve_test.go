@@ -28,6 +28,12 @@ type served struct {
 
 func serve(tb testing.TB, mod func(*Config)) *served {
 	tb.Helper()
+	return serveDeps(tb, mod, nil)
+}
+
+// serveDeps is serve with deps adjusting the proxy's Deps.
+func serveDeps(tb testing.TB, mod func(*Config), deps func(*Deps)) *served {
+	tb.Helper()
 	dir := tb.TempDir()
 	certFile, keyFile, _ := testCert(tb, dir, "gw", 1)
 	e := &env{mail: newFakeMail(tb), logs: &logRecords{}}
@@ -37,7 +43,11 @@ func serve(tb testing.TB, mod func(*Config)) *served {
 	if mod != nil {
 		mod(&cfg)
 	}
-	p, err := New(cfg, Deps{Store: e.store, Logger: slog.New(e.logs.handler())})
+	d := Deps{Store: e.store, Logger: slog.New(e.logs.handler())}
+	if deps != nil {
+		deps(&d)
+	}
+	p, err := New(cfg, d)
 	if err != nil {
 		tb.Fatal(err)
 	}
