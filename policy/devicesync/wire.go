@@ -1,0 +1,309 @@
+package devicesync
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mailgate/enforcer/policy/device"
+)
+
+// RecordDoc is a device record on the wire and on disk (see the package
+// documentation, "Device record"). Its fields are those of [device.Record]
+// in snake_case.
+type RecordDoc struct {
+	DeviceID    string          `json:"device_id"`
+	User        string          `json:"user,omitempty"`
+	Managed     bool            `json:"managed,omitempty"`
+	Compromised device.Fact     `json:"compromised,omitempty"`
+	Encrypted   device.Fact     `json:"encrypted,omitempty"`
+	Platform    string          `json:"platform,omitempty"`
+	Model       string          `json:"model,omitempty"`
+	OSVersion   string          `json:"os_version,omitempty"`
+	LastCheckIn time.Time       `json:"last_check_in,omitzero"`
+	EASProfile  bool            `json:"eas_profile,omitempty"`
+	Override    device.Override `json:"override,omitempty"`
+	Updated     time.Time       `json:"updated,omitzero"`
+}
+
+// RecordDocOf returns the wire form of r.
+func RecordDocOf(r device.Record) RecordDoc {
+	return RecordDoc{
+		DeviceID:    r.DeviceID,
+		User:        r.User,
+		Managed:     r.Managed,
+		Compromised: r.Compromised,
+		Encrypted:   r.Encrypted,
+		Platform:    r.Platform,
+		Model:       r.Model,
+		OSVersion:   r.OSVersion,
+		LastCheckIn: r.LastCheckIn,
+		EASProfile:  r.EASProfile,
+		Override:    r.Override,
+		Updated:     r.Updated,
+	}
+}
+
+// Record returns the record d describes.
+func (d RecordDoc) Record() device.Record {
+	return device.Record{
+		DeviceID:    d.DeviceID,
+		User:        d.User,
+		Managed:     d.Managed,
+		Compromised: d.Compromised,
+		Encrypted:   d.Encrypted,
+		Platform:    d.Platform,
+		Model:       d.Model,
+		OSVersion:   d.OSVersion,
+		LastCheckIn: d.LastCheckIn,
+		EASProfile:  d.EASProfile,
+		Override:    d.Override,
+		Updated:     d.Updated,
+	}
+}
+
+// PolicyDoc is the device compliance policy on the wire and on disk: every
+// field of [device.Config] in snake_case, plus Updated, the time device
+// management changed it, which orders policies that arrive out of order.
+type PolicyDoc struct {
+	Revision           string         `json:"revision"`
+	Updated            time.Time      `json:"updated,omitzero"`
+	ManagedOnly        bool           `json:"managed_only,omitempty"`
+	AllowedMailClients []string       `json:"allowed_mail_clients,omitempty"`
+	BlockedMailClients []string       `json:"blocked_mail_clients,omitempty"`
+	AllowedUsers       []string       `json:"allowed_users,omitempty"`
+	BlockedUsers       []string       `json:"blocked_users,omitempty"`
+	AllowedDeviceTypes []string       `json:"allowed_device_types,omitempty"`
+	BlockedDeviceTypes []string       `json:"blocked_device_types,omitempty"`
+	InactivityDays     int            `json:"inactivity_days,omitempty"`
+	BlockCompromised   bool           `json:"block_compromised,omitempty"`
+	BlockUnencrypted   bool           `json:"block_unencrypted,omitempty"`
+	AllowedModels      []ModelRuleDoc `json:"allowed_models,omitempty"`
+	AllowedOS          []OSRuleDoc    `json:"allowed_os,omitempty"`
+	RequireEASProfile  bool           `json:"require_eas_profile,omitempty"`
+	Rules              []ABQRuleDoc   `json:"rules,omitempty"`
+	DefaultAccess      device.Action  `json:"default_access,omitempty"`
+	TestMode           bool           `json:"test_mode,omitempty"`
+}
+
+// ModelRuleDoc is [device.ModelRule] on the wire.
+type ModelRuleDoc struct {
+	Platform string `json:"platform"`
+	Model    string `json:"model"`
+}
+
+// OSRuleDoc is [device.OSRule] on the wire.
+type OSRuleDoc struct {
+	Platform string `json:"platform"`
+	Min      string `json:"min,omitempty"`
+	Max      string `json:"max,omitempty"`
+}
+
+// ABQRuleDoc is [device.ABQRule] on the wire.
+type ABQRuleDoc struct {
+	Name           string                `json:"name,omitempty"`
+	Characteristic device.Characteristic `json:"characteristic"`
+	Query          string                `json:"query"`
+	Access         device.Action         `json:"access"`
+}
+
+// PolicyDocOf returns the wire form of cfg with the given Updated time.
+func PolicyDocOf(cfg device.Config, updated time.Time) PolicyDoc {
+	d := PolicyDoc{
+		Revision:           cfg.Revision,
+		Updated:            updated,
+		ManagedOnly:        cfg.ManagedOnly,
+		AllowedMailClients: cfg.AllowedMailClients,
+		BlockedMailClients: cfg.BlockedMailClients,
+		AllowedUsers:       cfg.AllowedUsers,
+		BlockedUsers:       cfg.BlockedUsers,
+		AllowedDeviceTypes: cfg.AllowedDeviceTypes,
+		BlockedDeviceTypes: cfg.BlockedDeviceTypes,
+		InactivityDays:     cfg.InactivityDays,
+		BlockCompromised:   cfg.BlockCompromised,
+		BlockUnencrypted:   cfg.BlockUnencrypted,
+		RequireEASProfile:  cfg.RequireEASProfile,
+		DefaultAccess:      cfg.DefaultAccess,
+		TestMode:           cfg.TestMode,
+	}
+	for _, m := range cfg.AllowedModels {
+		d.AllowedModels = append(d.AllowedModels, ModelRuleDoc{Platform: m.Platform, Model: m.Model})
+	}
+	for _, o := range cfg.AllowedOS {
+		d.AllowedOS = append(d.AllowedOS, OSRuleDoc{Platform: o.Platform, Min: o.Min, Max: o.Max})
+	}
+	for _, r := range cfg.Rules {
+		d.Rules = append(d.Rules, ABQRuleDoc{Name: r.Name, Characteristic: r.Characteristic, Query: r.Query, Access: r.Access})
+	}
+	return d
+}
+
+// Config returns the policy configuration d describes.
+func (d *PolicyDoc) Config() device.Config {
+	cfg := device.Config{
+		Revision:           d.Revision,
+		ManagedOnly:        d.ManagedOnly,
+		AllowedMailClients: d.AllowedMailClients,
+		BlockedMailClients: d.BlockedMailClients,
+		AllowedUsers:       d.AllowedUsers,
+		BlockedUsers:       d.BlockedUsers,
+		AllowedDeviceTypes: d.AllowedDeviceTypes,
+		BlockedDeviceTypes: d.BlockedDeviceTypes,
+		InactivityDays:     d.InactivityDays,
+		BlockCompromised:   d.BlockCompromised,
+		BlockUnencrypted:   d.BlockUnencrypted,
+		RequireEASProfile:  d.RequireEASProfile,
+		DefaultAccess:      d.DefaultAccess,
+		TestMode:           d.TestMode,
+	}
+	for _, m := range d.AllowedModels {
+		cfg.AllowedModels = append(cfg.AllowedModels, device.ModelRule{Platform: m.Platform, Model: m.Model})
+	}
+	for _, o := range d.AllowedOS {
+		cfg.AllowedOS = append(cfg.AllowedOS, device.OSRule{Platform: o.Platform, Min: o.Min, Max: o.Max})
+	}
+	for _, r := range d.Rules {
+		cfg.Rules = append(cfg.Rules, device.ABQRule{Name: r.Name, Characteristic: r.Characteristic, Query: r.Query, Access: r.Access})
+	}
+	return cfg
+}
+
+// Deletion is the removal of one device's record by device management at
+// a time. On the wire it is either the bare device ID, a JSON string,
+// which takes the time of the change it is part of, or an object
+// {"device_id": "...", "deleted": "<RFC 3339>"}.
+type Deletion struct {
+	DeviceID string    `json:"device_id"`
+	Deleted  time.Time `json:"deleted,omitzero"`
+}
+
+// UnmarshalJSON reads a device ID string or a deletion object.
+func (d *Deletion) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		*d = Deletion{}
+		return json.Unmarshal(b, &d.DeviceID)
+	}
+	type plain Deletion
+	var p plain
+	if err := decodeStrict(bytes.NewReader(b), &p); err != nil {
+		return err
+	}
+	*d = Deletion(p)
+	return nil
+}
+
+// ChangeDoc is the body of POST /v1/devices/bulk: the wire form of
+// [Change].
+type ChangeDoc struct {
+	// Upsert adds or updates records.
+	Upsert []RecordDoc `json:"upsert,omitempty"`
+	// Delete removes records.
+	Delete []Deletion `json:"delete,omitempty"`
+	// Replace makes Upsert a complete snapshot.
+	Replace bool `json:"replace,omitempty"`
+	// Policy, when not null, is the new policy.
+	Policy *PolicyDoc `json:"policy,omitempty"`
+	// Time is when device management made the change; default the time
+	// the gateway receives it.
+	Time time.Time `json:"time,omitzero"`
+}
+
+// Change returns the change d describes.
+func (d *ChangeDoc) Change() Change {
+	ch := Change{Delete: d.Delete, Replace: d.Replace, Policy: d.Policy, Time: d.Time}
+	if len(d.Upsert) > 0 {
+		ch.Upsert = make([]device.Record, len(d.Upsert))
+		for i := range d.Upsert {
+			ch.Upsert[i] = d.Upsert[i].Record()
+		}
+	}
+	return ch
+}
+
+// PageDoc is one page of the pull protocol (see the package
+// documentation, "Pull").
+type PageDoc struct {
+	// Cursor is the opaque position after this page; the next request
+	// sends it back.
+	Cursor string `json:"cursor"`
+	// Full starts a complete snapshot: the records of this page and of the
+	// pages that follow while More is true are every record device
+	// management has.
+	Full bool `json:"full,omitempty"`
+	// Records are added or updated.
+	Records []RecordDoc `json:"records,omitempty"`
+	// Deleted are removed.
+	Deleted []Deletion `json:"deleted,omitempty"`
+	// Policy, when not null, is the policy in force.
+	Policy *PolicyDoc `json:"policy,omitempty"`
+	// More says that another page follows at once.
+	More bool `json:"more,omitempty"`
+	// Time is when the page (or the snapshot it starts) was taken at the
+	// source; default the time the gateway applies it.
+	Time time.Time `json:"time,omitzero"`
+}
+
+// decodeStrict decodes exactly one JSON value from r into v, refusing
+// unknown fields and trailing data, and names the field at fault.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonProblem(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return jsonProblem(err)
+		}
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// jsonProblem rewords encoding/json's errors for an API client: Go type
+// names mean nothing to them, field paths and offsets do.
+func jsonProblem(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return err // the handler maps it to 413
+	case errors.As(err, &se):
+		return fmt.Errorf("invalid JSON at byte %d: %s", se.Offset, se.Error())
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "(document)"
+		}
+		return fmt.Errorf("field %s: JSON %s where %s was expected", field, te.Value, jsonKind(te.Type.Kind().String()))
+	case errors.Is(err, io.EOF):
+		return errors.New("empty body: want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("truncated JSON")
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	return errors.New(msg)
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "slice", "array":
+		return "an array"
+	case "struct", "map":
+		return "an object"
+	case "ptr":
+		return "an object or null"
+	}
+	return "a number"
+}
