@@ -491,6 +491,10 @@ func (a *applier) upsert(u *preparedDoc[RecordDoc]) error {
 	return nil
 }
 
+// present is the value of a key in a set bucket: bbolt's Get cannot tell a
+// nil value from a missing key.
+var present = []byte{1}
+
 // order compares two versions of a record: by time, then by encoding, so
 // that every gateway picks the same one whatever the order of arrival.
 func order(t1 time.Time, enc1 []byte, t2 time.Time, enc2 []byte) int {
@@ -551,7 +555,7 @@ func (a *applier) snapshot(p *prepared, ch Change, cursor *string) error {
 		}
 	}
 	for i := range p.ups {
-		if err := seen.Put(p.ups[i].key, nil); err != nil {
+		if err := seen.Put(p.ups[i].key, present); err != nil {
 			return err
 		}
 	}
@@ -616,7 +620,7 @@ func (a *applier) finishSnapshot(seen *bolt.Bucket, at time.Time) error {
 		return err
 	}
 	a.members = members
-	if err := seen.ForEach(func(k, _ []byte) error { return members.Put(k, nil) }); err != nil {
+	if err := seen.ForEach(func(k, _ []byte) error { return members.Put(k, present) }); err != nil {
 		return err
 	}
 	a.horizon = at

@@ -69,6 +69,10 @@ type Options struct {
 	MaxClockSkew time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+
+	// noSync skips fsync, for tests that open thousands of files and do
+	// not test durability.
+	noSync bool
 }
 
 // DB is the persistent device state: records as device management sent
@@ -105,7 +109,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoSync: opts.noSync})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("open %s: %w (waited %v; is another enforcer running?)", path, ErrLocked, opts.LockTimeout)
