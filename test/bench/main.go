@@ -3,7 +3,8 @@
 // Figures are reported, never judged: `make bench` passes whatever they are.
 // Ratios compare figures measured side by side in this one run.
 //
-// It needs root (BPF_PROG_TEST_RUN).
+// It needs root (BPF_PROG_TEST_RUN; the l7 suite raises RLIMIT_NOFILE and
+// runs nginx, from `make deps`).
 package main
 
 import (
@@ -34,12 +35,19 @@ type Row struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == proxyChildArg {
+		if err := runProxyChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: proxy child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	out := flag.String("out", "", "also write the rows as JSON to this file")
 	sources := flag.Int("sources", 200, "random sources per scenario")
 	repeat := flag.Int("repeat", 20000, "BPF_PROG_TEST_RUN repeats per source")
-	short := flag.Bool("short", false, "fewer sources and repeats (CI smoke run)")
+	short := flag.Bool("short", false, "fewer sources and repeats, shorter and smaller l7 runs (CI smoke run)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] [datapath] [geoip]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] [datapath] [geoip] [l7]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -48,7 +56,7 @@ func main() {
 	}
 	suites := flag.Args()
 	if len(suites) == 0 {
-		suites = []string{"datapath", "geoip"}
+		suites = []string{"datapath", "geoip", "l7"}
 	}
 	var rows []Row
 	for _, s := range suites {
@@ -59,8 +67,10 @@ func main() {
 			r, err = datapath(*sources, *repeat)
 		case "geoip":
 			r, err = geoipRows()
+		case "l7":
+			r, err = l7Rows(*short)
 		default:
-			err = fmt.Errorf("unknown suite %q (want datapath or geoip)", s)
+			err = fmt.Errorf("unknown suite %q (want datapath, geoip or l7)", s)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", s, err)
