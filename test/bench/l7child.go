@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -37,13 +42,15 @@ type childMem struct {
 }
 
 // runProxyChild serves enforcer's proxy on a loopback port in front of
-// -upstream, with -records devices loaded. It prints "listening ADDR" on
+// -upstream, with -records devices loaded (or, with -bare, Go's plain
+// reverse proxy). It prints "listening ADDR" on
 // stdout, then answers each "mem" line on stdin with a childMem line, and
 // exits when stdin closes (the parent is done or gone).
 func runProxyChild(args []string) error {
 	fs := flag.NewFlagSet(proxyChildArg, flag.ContinueOnError)
 	upstream := fs.String("upstream", "", "mail server URL")
 	records := fs.Int("records", 0, "device records to load")
+	bare := fs.Bool("bare", false, "serve a bare httputil.ReverseProxy instead of enforcer's proxy")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,18 +67,6 @@ func runProxyChild(args []string) error {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	store, err := newBenchStore(*records, time.Now())
-	if err != nil {
-		return err
-	}
-	// The transaction log is formatted, one JSON record per request as a
-	// deployment writes it, then thrown away: its cost is counted, its
-	// I/O is not (nginx runs with access_log off).
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	p, err := proxy.New(proxy.Config{Upstream: *upstream, PlainHTTP: true}, proxy.Deps{Store: store, Logger: logger})
-	if err != nil {
-		return err
-	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -79,7 +74,30 @@ func runProxyChild(args []string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, l) }()
+	openConns := func() int64 { return 0 }
+	if *bare {
+		srv, err := bareProxy(*upstream)
+		if err != nil {
+			return err
+		}
+		go func() { done <- srv.Serve(l) }()
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+	} else {
+		store, err := newBenchStore(*records, time.Now())
+		if err != nil {
+			return err
+		}
+		// The transaction log is formatted, one JSON record per request as
+		// a deployment writes it, then thrown away: its cost is counted,
+		// its I/O is not (nginx runs with access_log off).
+		logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		p, err := proxy.New(proxy.Config{Upstream: *upstream, PlainHTTP: true}, proxy.Deps{Store: store, Logger: logger})
+		if err != nil {
+			return err
+		}
+		openConns = p.OpenConns
+		go func() { done <- p.Serve(ctx, l) }()
+	}
 	// The records were loaded with garbage to spare: start measured runs
 	// from a collected heap.
 	runtime.GC()
@@ -95,16 +113,45 @@ func runProxyChild(args []string) error {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b, _ := json.Marshal(childMem{HeapInuse: ms.HeapInuse, StackInuse: ms.StackInuse,
-			Goroutines: runtime.NumGoroutine(), OpenConns: p.OpenConns()})
+			Goroutines: runtime.NumGoroutine(), OpenConns: openConns()})
 		fmt.Printf("%s\n", b)
 	}
 	cancel()
 	select {
 	case err := <-done:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
 		return err
 	case <-time.After(15 * time.Second):
 		return fmt.Errorf("proxy did not stop")
 	}
+}
+
+// bareProxy is Go's reverse proxy with nothing of enforcer's: no EAS
+// parsing, no decision, no log; the same streaming (flush at once) and
+// upstream keep-alive. Beside enforcer's proxy it shows what enforcer's
+// own work costs, and beside nginx what Go's HTTP stack does.
+func bareProxy(upstream string) (*http.Server, error) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, err
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     90 * time.Second,
+			DisableCompression:  true,
+		},
+		FlushInterval: -1,
+		ErrorLog:      log.New(io.Discard, "", 0),
+	}
+	return &http.Server{Handler: rp, ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 120 * time.Second}, nil
 }
 
 // proxyChild is a running child from the parent's side.
@@ -117,12 +164,12 @@ type proxyChild struct {
 
 // startProxyChild re-executes this binary as a proxy child and waits for
 // its address.
-func startProxyChild(upstream string, records int) (*proxyChild, error) {
+func startProxyChild(upstream string, records int, bare bool) (*proxyChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe, proxyChildArg, "-upstream", upstream, "-records", strconv.Itoa(records))
+	cmd := exec.Command(exe, proxyChildArg, "-upstream", upstream, "-records", strconv.Itoa(records), "-bare="+strconv.FormatBool(bare))
 	cmd.Stderr = os.Stderr
 	// Killed with the bench, whatever kills it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

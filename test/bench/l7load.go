@@ -155,9 +155,11 @@ func loadDeviceOf(i int) loadDevice {
 }
 
 // throughputRows runs the same load straight at the mail server, through
-// enforcer's proxy and through nginx, interleaved three times, and reports
-// the medians. Added latency is a proxy's percentile minus the direct
-// one of the same round.
+// enforcer's proxy, through nginx and through Go's bare reverse proxy
+// (bareProxy), interleaved three times so that drift on a shared machine
+// hits all alike, and reports the medians. Added latency is a proxy's
+// percentile minus the direct one of the same round. Ratios are against
+// nginx.
 //
 // Everything shares the machine's cores: this process (load generator and
 // mail server, GOMAXPROCS = all cores), enforcer's proxy in a child
@@ -177,11 +179,16 @@ func throughputRows(sc l7Scale) ([]Row, error) {
 		return nil, err
 	}
 	defer mail.close()
-	child, err := startProxyChild(mail.url, sc.records)
+	child, err := startProxyChild(mail.url, sc.records, false)
 	if err != nil {
 		return nil, err
 	}
 	defer child.stop()
+	bare, err := startProxyChild(mail.url, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	defer bare.stop()
 	ngx, err := startNginx(mail.url[len("http://"):], runtime.NumCPU())
 	if err != nil {
 		return nil, err
@@ -193,6 +200,7 @@ func throughputRows(sc l7Scale) ([]Row, error) {
 		{"direct", mail.url},
 		{"enforcer", "http://" + child.addr},
 		{"nginx", "http://" + ngx.addr},
+		{"go_bare", "http://" + bare.addr},
 	}
 	res := map[string][]loadResult{}
 	for round := range 3 {
@@ -243,6 +251,10 @@ func throughputRows(sc l7Scale) ([]Row, error) {
 		{Name: "l7.nginx.rps", Value: rps("nginx"), Unit: "req/s"},
 		{Name: "l7.nginx.added_p50", Value: n50, Unit: "µs"},
 		{Name: "l7.nginx.added_p99", Value: n99, Unit: "µs"},
+		{Name: "l7.go_bare.rps", Value: rps("go_bare"), Unit: "req/s", Ratio: ratio(rps("go_bare"), rps("nginx"))},
+		{Name: "l7.go_bare.added_p50", Value: added("go_bare", p50), Unit: "µs", Ratio: ratio(added("go_bare", p50), n50)},
+		{Name: "l7.go_bare.added_p99", Value: added("go_bare", p99), Unit: "µs", Ratio: ratio(added("go_bare", p99), n99)},
 		{Name: "l7.enforcer_vs_nginx.rps", Value: rpsRatio, Unit: "x", Ratio: &rpsRatio},
+		{Name: "l7.enforcer_vs_go_bare.rps", Value: rps("enforcer") / rps("go_bare"), Unit: "x"},
 	}, nil
 }

@@ -33,7 +33,7 @@ func idlePingRows(sc l7Scale) ([]Row, error) {
 		return nil, err
 	}
 	defer mail.close()
-	child, err := startProxyChild(mail.url, sc.records)
+	child, err := startProxyChild(mail.url, sc.records, false)
 	if err != nil {
 		return nil, err
 	}
