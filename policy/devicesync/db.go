@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -313,23 +314,15 @@ type state struct {
 
 func readAll(tx *bolt.Tx) (*state, error) {
 	s := &state{
-		records:    make(map[string]*RecordDoc, tx.Bucket(bucketRecords).Stats().KeyN),
+		records:    map[string]*RecordDoc{},
 		tombstones: map[string]*Deletion{},
 		overrides:  map[string]*overrideDoc{},
 		cursor:     string(tx.Bucket(bucketPull).Get(keyCursor)),
 	}
-	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-		r := new(RecordDoc)
-		if err := decodeValue("records", k, v, r); err != nil {
-			return err
-		}
-		s.records[string(k)] = r
-		return nil
-	})
-	if err != nil {
+	if err := readRecords(tx, s.records); err != nil {
 		return nil, err
 	}
-	err = tx.Bucket(bucketTombstones).ForEach(func(k, v []byte) error {
+	err := tx.Bucket(bucketTombstones).ForEach(func(k, v []byte) error {
 		d := new(Deletion)
 		if err := decodeValue("tombstones", k, v, d); err != nil {
 			return err
@@ -358,6 +351,43 @@ func readAll(tx *bolt.Tx) (*state, error) {
 		}
 	}
 	return s, nil
+}
+
+// readRecords decodes the records bucket into m, on every CPU: JSON
+// decoding is most of the cost of a start-up. The values point into
+// bbolt's memory map, valid until the transaction ends, which is after
+// the workers are done.
+func readRecords(tx *bolt.Tx, m map[string]*RecordDoc) error {
+	var keys, vals [][]byte
+	err := tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
+		keys, vals = append(keys, k), append(vals, v)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	docs := make([]RecordDoc, len(keys))
+	workers := min(runtime.GOMAXPROCS(0), 1+len(keys)/1024)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(keys); i += workers {
+				if err := decodeValue("records", keys[i], vals[i], &docs[i]); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i := range docs {
+		m[string(keys[i])] = &docs[i]
+	}
+	return nil
 }
 
 func decodeValue(bucket string, k, v []byte, dst any) error {

@@ -28,6 +28,11 @@
 // [DB.SetOverride], the CLI's "enforcer device allow|block|quarantine|
 // default ID") in place of device management's when there is one.
 //
+// Records can also be exchanged as CSV ([device.WriteCSV],
+// [device.ReadCSV], columns named as the JSON fields below): an import is
+// ReadCSV, then Apply with the records as Upsert (and Replace for a
+// complete list).
+//
 // # Convergence
 //
 // Every record carries the time device management changed it ("updated";
