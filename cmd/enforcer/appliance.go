@@ -397,6 +397,27 @@ var statusCommand = &command{
 			}
 			fmt.Fprintf(w, "tables: %d services, %d allow, %d deny, %d country networks; source table %d cells (%.1f MiB), %d classes; state revision %d\n",
 				s.Table.Services, s.Table.Allow, s.Table.Deny, s.Table.Countries, s.Table.Cells, float64(s.Table.Bytes)/(1<<20), s.Table.Classes, s.Revision)
+			if l := s.L7; l != nil {
+				if l.Proxy {
+					fmt.Fprintf(w, "proxy: %s -> %s, %d open connections, %d 451 mappings\n", l.Listen, l.Upstream, l.OpenConns, l.Redirects)
+				} else {
+					fmt.Fprintln(w, "proxy: not configured")
+				}
+				fmt.Fprintf(w, "devices: policy from %s, %d records, %d discovered", l.PolicySource, l.Records, l.Discovered)
+				if l.Push != "" {
+					fmt.Fprintf(w, ", push API on %s", l.Push)
+				}
+				if l.Pull != "" {
+					fmt.Fprintf(w, ", pulling %s", l.Pull)
+				}
+				fmt.Fprintln(w)
+				for k, v := range l.Errors {
+					fmt.Fprintf(w, "%s: FAILED: %s\n", k, v)
+				}
+				if len(l.RestartFor) > 0 {
+					fmt.Fprintf(w, "restart needed for: %s (changed since start)\n", strings.Join(l.RestartFor, ", "))
+				}
+			}
 			return nil
 		}
 	},

@@ -54,9 +54,11 @@ from sources outside each service's address and country allowlists.`,
 		{"Let a network reach IMAP", "enforcer allow add 203.0.113.0/28 --service imap"},
 		{"List the GeoIP commands", "enforcer geoip --help"},
 		{"Look up the country of an address", "enforcer geoip lookup 192.0.2.1"},
+		{"Why is this phone blocked?", "enforcer device show ApplF17XK2"},
 	},
 	sub: []*command{runDaemonCommand, reloadCommand, statusCommand, statsCommand, serviceCommand,
-		allowCommand, denyCommand, countryCommand, checkCommand, detachCommand, geoipCommand, completionCommand},
+		allowCommand, denyCommand, countryCommand, checkCommand, deviceCommand, policyCommand, logCommand,
+		detachCommand, geoipCommand, completionCommand},
 }
 
 // dispatch runs the command args name.

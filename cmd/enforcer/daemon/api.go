@@ -39,6 +39,7 @@ type Status struct {
 	GeoIP      GeoIPStatus       `json:"geoip"`
 	Table      TableStatus       `json:"table"`
 	Revision   uint64            `json:"revision"` // state store revision applied
+	L7         *L7Status         `json:"l7,omitempty"`
 }
 
 // InterfaceStatus is one guarded interface.

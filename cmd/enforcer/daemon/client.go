@@ -49,38 +49,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		}
 		rd = bytes.NewReader(b)
 	}
-	u := "http://enforcer" + path
-	if len(query) > 0 {
-		u += "?" + query.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	data, err := c.Raw(ctx, method, path, query, rd, "application/json")
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if _, serr := os.Stat(c.socket); errors.Is(serr, os.ErrNotExist) || isRefused(err) {
-			return fmt.Errorf("%w (no socket at %s); start it with `enforcer run` or `systemctl start enforcer`", ErrNotRunning, c.socket)
-		}
-		if errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("admin socket %s: permission denied; the socket is root-only: run as root", c.socket)
-		}
-		return fmt.Errorf("admin socket %s: %w", c.socket, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("read daemon answer: %w", err)
-	}
-	if resp.StatusCode >= 400 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("daemon answered %s", resp.Status)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -88,6 +59,45 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		}
 	}
 	return nil
+}
+
+// Raw sends a request with a body of the given content type and returns
+// the answer's bytes: for CSV imports and exports.
+func (c *Client) Raw(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string) ([]byte, error) {
+	u := "http://enforcer" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if _, serr := os.Stat(c.socket); errors.Is(serr, os.ErrNotExist) || isRefused(err) {
+			return nil, fmt.Errorf("%w (no socket at %s); start it with `enforcer run` or `systemctl start enforcer`", ErrNotRunning, c.socket)
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return nil, fmt.Errorf("admin socket %s: permission denied; the socket is root-only: run as root", c.socket)
+		}
+		return nil, fmt.Errorf("admin socket %s: %w", c.socket, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read daemon answer: %w", err)
+	}
+	if resp.StatusCode >= 400 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, errors.New(e.Error)
+		}
+		return nil, fmt.Errorf("daemon answered %s", resp.Status)
+	}
+	return data, nil
 }
 
 func isRefused(err error) bool {

@@ -41,6 +41,9 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 
+	level *slog.LevelVar // run-time log level (`enforcer log level`)
+	gw    *gateway
+
 	mu     sync.Mutex // serialises changes and reloads
 	cfg    *config.Config
 	st     *store.Store
@@ -76,7 +79,9 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	d := &Daemon{opts: opts, cfg: cfg, started: time.Now(), log: newLogger(opts.Log, cfg.Log)}
+	d := &Daemon{opts: opts, cfg: cfg, started: time.Now(), level: new(slog.LevelVar)}
+	d.level.Set(cfg.Log.Level)
+	d.log = newLogger(opts.Log, cfg.Log.Format, d.level)
 	d.log.Info("starting", "version", opts.Version, "config", opts.ConfigPath, "state_dir", cfg.StateDir, "bpffs", cfg.BPFFSDir)
 
 	if d.st, err = store.Open(cfg.StateDir); err != nil {
@@ -101,11 +106,25 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	d.attachAll()
 
+	// The device store and the proxy start once the datapath guards the
+	// interfaces: no client from a disallowed country is ever accepted.
+	if d.gw, err = startGateway(cfg, d.log); err != nil {
+		return err
+	}
+	defer d.gw.Close()
+
 	admin, err := d.serveAdmin()
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
+	if cfg.Admin.Listen != "" {
+		page, err := d.serveAdminPage()
+		if err != nil {
+			return err
+		}
+		defer page.Close()
+	}
 	if cfg.Metrics.Listen != "" {
 		m, err := d.serveMetrics()
 		if err != nil {
@@ -131,9 +150,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-func newLogger(w io.Writer, l config.Log) *slog.Logger {
-	o := &slog.HandlerOptions{Level: l.Level}
-	if l.Format == config.LogJSON {
+func newLogger(w io.Writer, format config.LogFormat, level slog.Leveler) *slog.Logger {
+	o := &slog.HandlerOptions{Level: level}
+	if format == config.LogJSON {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
@@ -253,8 +272,11 @@ func (d *Daemon) Reload() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cfg.StateDir != d.cfg.StateDir || cfg.BPFFSDir != d.cfg.BPFFSDir || cfg.Admin.Socket != d.cfg.Admin.Socket || cfg.Metrics.Listen != d.cfg.Metrics.Listen {
-		return errors.New("state_dir, bpffs_dir, admin.socket and metrics.listen take effect only on restart; restore them or restart the daemon")
+	if cfg.StateDir != d.cfg.StateDir || cfg.BPFFSDir != d.cfg.BPFFSDir || cfg.Admin.Socket != d.cfg.Admin.Socket || cfg.Metrics.Listen != d.cfg.Metrics.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen {
+		return errors.New("state_dir, bpffs_dir, admin.socket, admin.listen and metrics.listen take effect only on restart; restore them or restart the daemon")
+	}
+	if err := d.gw.reload(cfg, d.cfg); err != nil {
+		return err
 	}
 	geo := loadGeoIP(cfg.GeoIP.Database)
 	if geo.err != nil {
@@ -274,6 +296,7 @@ func (d *Daemon) Reload() error {
 		return err
 	}
 	d.attachAll()
+	d.level.Set(cfg.Log.Level)
 	d.log.Info("reloaded", "config", d.opts.ConfigPath, "geoip_build", geo.meta.BuildTime)
 	return nil
 }
@@ -300,6 +323,34 @@ func (d *Daemon) serveAdmin() (io.Closer, error) {
 	return closerFunc(func() error { err := srv.Close(); os.Remove(sock); return err }), nil
 }
 
+// serveAdminPage serves the read-only admin page on admin.listen (a
+// loopback address: config refuses others): the GET paths of the admin
+// API, the CSV exports, and an index page linking them.
+func (d *Daemon) serveAdminPage() (io.Closer, error) {
+	mux := http.NewServeMux()
+	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
+	get(PathStatus, d.status)
+	get(PathStats, d.stats)
+	get(PathServices, d.services)
+	d.deviceRoutes(get, nil)
+	mux.HandleFunc("GET "+PathExport, d.exportHandler)
+	mux.HandleFunc("GET /{$}", d.indexPage)
+	l, err := net.Listen("tcp", d.cfg.Admin.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
+	}
+	srv := &http.Server{Handler: loopbackOnly(mux), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	return srv, nil
+}
+
+// cfgSnapshot returns the configuration in force.
+func (d *Daemon) cfgSnapshot() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
 func (d *Daemon) serveMetrics() (io.Closer, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -307,6 +358,9 @@ func (d *Daemon) serveMetrics() (io.Closer, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.New(d.dp, d.metricsInfo),
 	)
+	if d.gw.metrics != nil {
+		reg.MustRegister(d.gw.metrics)
+	}
 	l, err := net.Listen("tcp", d.cfg.Metrics.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", d.cfg.Metrics.Listen, err)

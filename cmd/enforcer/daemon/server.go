@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,16 +20,36 @@ import (
 // maxBody bounds a request body: lists of tens of thousands of CIDRs fit.
 const maxBody = 16 << 20
 
-// userError is a problem with the request: 400, its message as is.
-type userError struct{ msg string }
+// userError is a problem with the request: 400 (or code), its message as
+// is.
+type userError struct {
+	msg  string
+	code int
+}
 
 func (e userError) Error() string { return e.msg }
 
-func badRequest(format string, a ...any) error { return userError{fmt.Sprintf(format, a...)} }
+func badRequest(format string, a ...any) error { return userError{msg: fmt.Sprintf(format, a...)} }
+
+func notFound(format string, a ...any) error {
+	return userError{msg: fmt.Sprintf(format, a...), code: http.StatusNotFound}
+}
+
+// decodeJSON reads a request body into v, refusing unknown fields.
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
 
 func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
+	d.deviceRoutes(get, mux)
+	mux.HandleFunc("GET "+PathExport, d.exportHandler)
 	get(PathStatus, d.status)
 	get(PathStats, d.stats)
 	get(PathServices, d.services)
@@ -45,7 +66,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("DELETE "+PathCountry, d.handle(d.change(kindCountry, false)))
 	mux.HandleFunc("POST "+PathReload, d.handle(func(*http.Request) (any, error) {
 		if err := d.Reload(); err != nil {
-			return nil, userError{"reload: " + err.Error() + " (the previous configuration stays in force)"}
+			return nil, userError{msg: "reload: " + err.Error() + " (the previous configuration stays in force)"}
 		}
 		return map[string]string{"result": "reloaded"}, nil
 	}))
@@ -61,7 +82,7 @@ func (d *Daemon) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 			code := http.StatusInternalServerError
 			var ue userError
 			if errors.As(err, &ue) {
-				code = http.StatusBadRequest
+				code = cmp.Or(ue.code, http.StatusBadRequest)
 			}
 			d.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 			w.WriteHeader(code)
@@ -97,6 +118,10 @@ func (d *Daemon) status(*http.Request) (any, error) {
 		s.GeoIP.Type = d.geo.meta.DatabaseType
 		s.GeoIP.BuildTime = d.geo.meta.BuildTime
 		s.GeoIP.Age = time.Since(d.geo.meta.BuildTime).Round(time.Hour).String()
+	}
+	if d.gw != nil {
+		l7, _ := d.l7StatusLocked(d.cfg)
+		s.L7 = &l7
 	}
 	if info, err := d.dp.Program().Info(); err == nil {
 		id, _ := info.ID()

@@ -1,0 +1,320 @@
+package daemon
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/policy/devicesync"
+)
+
+// DevicesDB is the device store's file in the state directory.
+const DevicesDB = "devices.db"
+
+// gateway is the L7 half: the device records and policy, their sync, and
+// the proxy. The device store is always there (the CLI's device commands
+// work without a proxy); the proxy, push API and puller run when
+// configured.
+type gateway struct {
+	log     *slog.Logger
+	store   *device.Store
+	db      *devicesync.DB
+	proxy   *proxy.Proxy // nil: no proxy configured
+	metrics *proxy.Metrics
+	puller  *devicesync.Puller
+
+	// filePolicy is devices.policy from the config file, compiled; nil
+	// when the file names none (the synced policy is in force).
+	filePolicy atomic.Pointer[device.Policy]
+
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	mu         sync.Mutex // guards errs and restartFor
+	errs       map[string]string
+	restartFor []string
+}
+
+// startGateway opens the device store and starts what cfg configures. The
+// proxy starts only after the datapath is attached, so that clients from
+// disallowed countries are dropped before the first one is accepted.
+func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
+	g := &gateway{log: log, errs: map[string]string{}}
+	g.store = device.NewStore(device.StoreOptions{
+		AllowMailIfNoPolicy: cfg.Devices.AllowMailIfNoPolicy,
+		MaxDiscovered:       discoveredLimit(cfg.Devices.MaxDiscovered),
+	})
+	var err error
+	if g.db, err = devicesync.Open(filepath.Join(cfg.StateDir, DevicesDB), devicesync.Options{}); err != nil {
+		return nil, err
+	}
+	if err := g.db.Load(g.store); err != nil {
+		g.db.Close()
+		return nil, fmt.Errorf("load device records: %w", err)
+	}
+	if err := g.setFilePolicy(cfg.Devices.Policy); err != nil {
+		g.db.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g.cancel = cancel
+	fail := func(err error) (*gateway, error) {
+		g.Close()
+		return nil, err
+	}
+	if cfg.Proxy.Enabled {
+		g.metrics = proxy.NewMetrics()
+		pc := proxyConfig(cfg.Proxy)
+		if g.proxy, err = proxy.New(pc, proxy.Deps{Store: g.store, Policy: g.policy, Logger: log.With("component", "proxy"), Metrics: g.metrics}); err != nil {
+			return fail(err)
+		}
+		l, err := net.Listen("tcp", pc.Listen)
+		if err != nil {
+			return fail(fmt.Errorf("proxy listen %s: %w", pc.Listen, err))
+		}
+		g.run("proxy", func() error { return g.proxy.Serve(ctx, l) })
+		log.Info("proxy serving", "listen", pc.Listen, "upstream", pc.Upstream, "tls", !pc.PlainHTTP)
+	}
+	if cfg.Devices.Push.Listen != "" {
+		if err := g.startPush(ctx, cfg); err != nil {
+			return fail(err)
+		}
+	}
+	if cfg.Devices.Pull.URL != "" {
+		if err := g.startPull(ctx, cfg.Devices.Pull); err != nil {
+			return fail(err)
+		}
+	}
+	return g, nil
+}
+
+func discoveredLimit(n int) int {
+	if n == 0 {
+		return -1 // the file's 0: discovery off
+	}
+	return n
+}
+
+// proxyConfig maps the file's proxy section onto the proxy's Config; the
+// proxy's own defaults fill what the file leaves out.
+func proxyConfig(p config.Proxy) proxy.Config {
+	c := proxy.Config{
+		Listen:             p.Listen,
+		Upstream:           p.Upstream,
+		UpstreamCAFile:     p.UpstreamCAFile,
+		InsecureSkipVerify: p.InsecureSkipVerify,
+		CertFile:           p.CertFile,
+		KeyFile:            p.KeyFile,
+		PlainHTTP:          p.PlainHTTP,
+		MaxConns:           p.MaxConns,
+		TrustedProxies:     p.TrustedProxies,
+		RedirectHosts:      p.RedirectHosts,
+		DisableEWS:         !p.EWS,
+	}
+	c.Webmail.Enabled = p.Webmail
+	c.Webmail.Prefixes = p.WebmailPrefixes
+	return c
+}
+
+// policy is the policy in force: the config file's, else the synced one
+// (or none: the store's fail-closed or allow-all stand-in).
+func (g *gateway) policy() *device.Policy {
+	if p := g.filePolicy.Load(); p != nil {
+		return p
+	}
+	return g.store.Policy()
+}
+
+// PolicySource says where the policy in force comes from: "config",
+// "device-management" or "none".
+func (g *gateway) policySource() string {
+	switch {
+	case g.filePolicy.Load() != nil:
+		return "config"
+	case g.store.Policy().Loaded():
+		return "device-management"
+	}
+	return "none"
+}
+
+func (g *gateway) setFilePolicy(c *device.Config) error {
+	if c == nil {
+		g.filePolicy.Store(nil)
+		return nil
+	}
+	p, err := device.NewPolicy(*c)
+	if err != nil {
+		return fmt.Errorf("devices.policy: %w", err)
+	}
+	g.filePolicy.Store(p)
+	return nil
+}
+
+func (g *gateway) run(name string, f func() error) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
+			g.log.Error(name+" stopped", "error", err)
+			g.setErr(name, err)
+		}
+	}()
+}
+
+func (g *gateway) setErr(name string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil {
+		delete(g.errs, name)
+		return
+	}
+	g.errs[name] = err.Error()
+}
+
+func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
+	push := cfg.Devices.Push
+	token, err := readToken(push.TokenFile)
+	if err != nil {
+		return fmt.Errorf("devices.push.token_file: %w", err)
+	}
+	h := devicesync.NewPushHandler(g.db, g.store, devicesync.PushOptions{Tokens: [][]byte{token}, Logger: g.log.With("component", "push")})
+	l, err := net.Listen("tcp", push.Listen)
+	if err != nil {
+		return fmt.Errorf("devices.push.listen %s: %w", push.Listen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+	if !push.PlainHTTP {
+		certFile, keyFile := push.CertFile, push.KeyFile
+		if certFile == "" {
+			certFile, keyFile = cfg.Proxy.CertFile, cfg.Proxy.KeyFile
+		}
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("push API certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
+	g.run("push", func() error { return srv.Serve(l) })
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	g.log.Info("device push API serving", "listen", push.Listen, "tls", !push.PlainHTTP)
+	return nil
+}
+
+func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
+	opts := devicesync.PullOptions{URL: pull.URL, Interval: pull.Interval, Logger: g.log.With("component", "pull")}
+	if pull.TokenFile != "" {
+		t, err := readToken(pull.TokenFile)
+		if err != nil {
+			return fmt.Errorf("devices.pull.token_file: %w", err)
+		}
+		opts.Token = t
+	}
+	if pull.CAFile != "" {
+		pem, err := os.ReadFile(pull.CAFile)
+		if err != nil {
+			return fmt.Errorf("devices.pull.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("devices.pull.ca_file %s: no PEM certificate in it", pull.CAFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		opts.Client = &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+	}
+	var err error
+	if g.puller, err = devicesync.NewPuller(g.db, g.store, opts); err != nil {
+		return err
+	}
+	g.run("pull", func() error { return g.puller.Run(ctx) })
+	g.log.Info("device pull sync running", "url", pull.URL, "interval", pull.Interval)
+	return nil
+}
+
+// readToken reads a bearer token file: one line, surrounding white space
+// ignored, at least 32 characters, not readable by others.
+func readToken(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t := strings.TrimSpace(string(b))
+	if len(t) < 32 || strings.ContainsAny(t, "\r\n") {
+		return nil, fmt.Errorf("%s: want one line of at least 32 characters (e.g. `openssl rand -hex 32 > %s`)", path, path)
+	}
+	return []byte(t), nil
+}
+
+// Close stops the proxy (long polls are cut; clients reissue them), the
+// sync and the device store.
+func (g *gateway) Close() error {
+	if g.cancel != nil {
+		g.cancel()
+	}
+	g.wg.Wait()
+	if g.db != nil {
+		return g.db.Close()
+	}
+	return nil
+}
+
+var _ io.Closer = (*gateway)(nil)
+
+// reload applies what can change live (the file's device policy) and
+// notes what needs a restart: the proxy's listener, certificates-by-path,
+// upstream and limits, and the sync endpoints.
+func (g *gateway) reload(cfg, old *config.Config) error {
+	if err := g.setFilePolicy(cfg.Devices.Policy); err != nil {
+		return err
+	}
+	var restart []string
+	if !reflect.DeepEqual(cfg.Proxy, old.Proxy) {
+		restart = append(restart, "proxy")
+	}
+	if cfg.Devices.Push != old.Devices.Push {
+		restart = append(restart, "devices.push")
+	}
+	if cfg.Devices.Pull != old.Devices.Pull {
+		restart = append(restart, "devices.pull")
+	}
+	if cfg.Devices.AllowMailIfNoPolicy != old.Devices.AllowMailIfNoPolicy || cfg.Devices.MaxDiscovered != old.Devices.MaxDiscovered {
+		restart = append(restart, "devices.allow_mail_if_no_policy/max_discovered")
+	}
+	g.mu.Lock()
+	g.restartFor = restart
+	g.mu.Unlock()
+	if len(restart) > 0 {
+		g.log.Warn("these sections changed and take effect only on restart (`systemctl restart enforcer`: the XDP program keeps enforcing meanwhile)", "sections", restart)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/csv"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/device"
+)
+
+func TestGlob(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"", "anything", true},
+		{"android", "Android", true},
+		{"droid", "Android", true}, // no wildcard: contains
+		{"android*", "AndroidPhone", true},
+		{"android*", "MyAndroid", false},
+		{"*@example.com", "jane@example.com", true},
+		{"*@example.com", "jane@example.org", false},
+		{"i?hone", "iPhone", true},
+		{"i?hone", "iPhones", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"*", "", true},
+	} {
+		if got := glob(tc.pattern, tc.s); got != tc.want {
+			t.Errorf("glob(%q, %q) = %v, want %v", tc.pattern, tc.s, got, tc.want)
+		}
+	}
+}
+
+func TestReadToken(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := strings.Repeat("ab", 20)
+	if tok, err := readToken(write("good", good+"\n", 0o600)); err != nil || string(tok) != good {
+		t.Errorf("good token: %q, %v", tok, err)
+	}
+	for _, tc := range []struct{ name, content, want string }{
+		{"short", "abc\n", "at least 32 characters"},
+		{"two lines", good + "\n" + good + "\n", "one line"},
+	} {
+		if _, err := readToken(write(tc.name, tc.content, 0o600)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := readToken(write("open", good, 0o644)); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("world-readable token: %v", err)
+	}
+	if _, err := readToken(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing file accepted")
+	}
+}
+
+func TestDiscoveredCSV(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	ds := []device.Discovered{
+		{DeviceID: "Z9", User: "=cmd|' /C calc'!A0", DeviceType: "iPhone", LastCommand: eas.Sync, ProtocolVersion: eas.V140,
+			SourceIP: netip.MustParseAddr("198.51.100.7"), FirstSeen: now, LastSeen: now, Requests: 3},
+		{DeviceID: "A1", FirstSeen: now, LastSeen: now},
+	}
+	var b bytes.Buffer
+	if err := writeDiscoveredCSV(&b, ds); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[1][0] != "A1" || rows[2][0] != "Z9" {
+		t.Fatalf("rows not sorted by device id: %q", rows)
+	}
+	if got := rows[2][1]; got != "'=cmd|' /C calc'!A0" {
+		t.Errorf("formula not defused: %q", got)
+	}
+	if rows[2][4] != "Sync" || rows[2][5] != "14.0" || rows[2][6] != "198.51.100.7" || rows[2][9] != "3" {
+		t.Errorf("row: %q", rows[2])
+	}
+}
+
+func TestProxyConfigMapping(t *testing.T) {
+	c := proxyConfig(config.Proxy{Enabled: true, Listen: ":8443", Upstream: "https://mail", PlainHTTP: true, EWS: false, Webmail: true, WebmailPrefixes: []string{"/mail"}})
+	if c.Listen != ":8443" || c.Upstream != "https://mail" || !c.PlainHTTP || !c.DisableEWS || !c.Webmail.Enabled || c.Webmail.Prefixes[0] != "/mail" {
+		t.Errorf("proxyConfig: %+v", c)
+	}
+}
