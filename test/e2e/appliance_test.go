@@ -145,6 +145,9 @@ type daemonProc struct {
 type applianceOptions struct {
 	imapPorts []uint16 // the imap service's ports; default tcp 993 (the lab's tcpProtected)
 	metrics   string   // metrics.listen inside the server namespace; "" for none
+	// extra is appended to the file, right after the smtp service: more
+	// services (indented list entries), then top-level sections.
+	extra string
 }
 
 // mustAppliance writes the configuration and the GeoIP database for l and
@@ -225,6 +228,7 @@ log:
   level: info
 admin:
   socket: %s
+  listen: ""
 metrics:
   listen: %s
 deny:
@@ -248,8 +252,8 @@ services:
   - name: admin
     allow: [203.0.113.0/24]
   - name: smtp
-`, "test/e2e/appliance_test.go", serverIface, q(a.stateDir), q(a.pinDir), q(geoDB), q(a.socket), q(opts.metrics),
-		strings.Join(ports, ", "), udpProtected)
+%s`, "test/e2e/appliance_test.go", serverIface, q(a.stateDir), q(a.pinDir), q(geoDB), q(a.socket), q(opts.metrics),
+		strings.Join(ports, ", "), udpProtected, opts.extra)
 }
 
 // start runs `enforcer run` from bin inside the server namespace and waits
