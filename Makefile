@@ -49,7 +49,8 @@ FUZZ_TARGETS := \
 	./policy/device/:FuzzGlob \
 	./policy/device/:FuzzParseOSVersion \
 	./policy/device/:FuzzDecide \
-	./l7/proxy/:FuzzHandler
+	./l7/proxy/:FuzzHandler \
+	./policy/devicesync/:FuzzPushAPI
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
