@@ -193,3 +193,16 @@ func devicePolicyNode(c device.Config) *yaml.Node {
 	}
 	return m
 }
+
+// MarshalDevicePolicy writes a device policy as the devices.policy section
+// of a configuration file would hold it.
+func MarshalDevicePolicy(c device.Config) []byte {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(devicePolicyNode(c)); err != nil {
+		return []byte("# " + err.Error() + "\n")
+	}
+	enc.Close()
+	return b.Bytes()
+}
