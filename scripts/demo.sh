@@ -6,11 +6,13 @@
 #   enforcer-demo-clients          enforcer-demo-gw              enforcer-demo-mail
 #   sources in DE, AT, KP, ...  -- ext0 [XDP: enforcer] int0 --  dovecot IMAP :143
 #   (198.51.100.x, 203.0.113.x)    198.18.0.1   192.0.2.254      HTTPS :443, admin :9443
+#                                  ActiveSync proxy :443 ------> Exchange stand-in :8080
 #                                                                192.0.2.10
 #
 # runs the real enforcer daemon on the gateway with a generated demo GeoIP
-# database, drives IMAP and HTTPS traffic from every source, prints what
-# passed and what was dropped and why, and leaves the lab running so you can
+# database and its ActiveSync proxy in front of an Exchange stand-in, drives
+# IMAP, HTTPS and ActiveSync traffic from every source, prints what passed,
+# what was dropped or blocked and why, and leaves the lab running so you can
 # poke at it. `make demo-clean` tears everything down. Nothing leaves the
 # namespaces: every address lives inside them.
 set -euo pipefail
@@ -111,7 +113,12 @@ for port in 443 9443; do
     </dev/null >"$DIR/https-$port.log" 2>&1 &
 done
 
-echo "==> starting enforcer on the gateway (XDP on ext0)"
+go build -o "$DIR/exchange" ./test/demo/exchange
+in_ns $MAIL "$DIR/exchange" -listen $MAILIP:8080 -log "$DIR/exchange.log" </dev/null >>"$DIR/exchange.err" 2>&1 &
+
+echo "==> starting enforcer on the gateway (XDP on ext0, ActiveSync proxy on 198.18.0.1:443)"
+openssl rand -hex 32 > "$DIR/push.token"
+chmod 600 "$DIR/push.token"
 go run ./test/demo/geodb "$DIR/GeoLite2-Country.mmdb"
 cat > "$DIR/enforcer.yaml" <<EOF
 # The demo's configuration: see policy/config/REFERENCE.md for every field.
@@ -137,6 +144,22 @@ services:
     countries: [DE, AT, CH]
   - name: admin
     allow: [203.0.113.10/32]
+  - name: activesync          # the gateway's own proxy: same countries
+    ports: [443]
+    destinations: [198.18.0.1/32]
+    countries: [DE, AT, CH]
+    allow: [203.0.113.0/24]
+proxy:
+  listen: 198.18.0.1:443
+  upstream: http://$MAILIP:8080
+  cert_file: $DIR/tls.crt
+  key_file: $DIR/tls.key
+devices:
+  push: {listen: "127.0.0.1:8444", token_file: $DIR/push.token, plain_http: true}
+  policy:
+    revision: demo
+    managed_only: true
+    block_compromised: true
 EOF
 "$BIN" run --check --config "$DIR/enforcer.yaml"
 nsenter --net=/run/netns/$GW "$BIN" run --config "$DIR/enforcer.yaml" >"$DIR/enforcer.log" 2>&1 &
@@ -165,6 +188,43 @@ printf '%-28s %-15s %-8s %-10s %-10s %-10s\n' SOURCE ADDRESS COUNTRY "IMAP 143" 
 for a in 203.0.113.10 198.51.100.5 198.51.100.20 198.51.100.35 198.51.100.50 198.51.100.66; do cat "$DIR/probe-$a"; done
 
 echo
+echo "==> device management pushes two phones (push API, bearer token)"
+push() { # id json
+  in_ns $GW curl -sf -X PUT -H "Authorization: Bearer $(cat "$DIR/push.token")" -H 'Content-Type: application/json' \
+    --data "$2" "http://127.0.0.1:8444/v1/devices/$1"
+}
+push GOODPHONE '{"device_id":"GOODPHONE","user":"jane@demo.invalid","managed":true,"compromised":"no","encrypted":"yes","platform":"Apple","model":"iPhone 15","os_version":"17.4"}'
+push ROOTEDPHONE '{"device_id":"ROOTEDPHONE","user":"joe@demo.invalid","managed":true,"compromised":"yes","platform":"Android","os_version":"14"}'
+
+echo
+echo "==> ActiveSync Syncs through the proxy (the EAS Status is in the WBXML body)"
+eas() { # name src device user
+  local code status
+  code=$(in_ns $CLIENTS curl -sk --max-time 2 --interface "$2" -o "$DIR/eas-$3-$2" -w '%{http_code}' -u "$4:pw" \
+    -H 'MS-ASProtocolVersion: 16.1' -H 'Content-Type: application/vnd.ms-sync.wbxml' -H 'User-Agent: Apple-iPhone15C2/2104.84' \
+    --data-binary @"$DIR/empty.wbxml" "https://198.18.0.1/Microsoft-Server-ActiveSync?Cmd=Sync&User=$4&DeviceId=$3&DeviceType=iPhone") || true
+  if [ "$code" = 000 ]; then status="dropped by XDP (never reached the proxy)"
+  else
+    # The demo's bodies hold one Status as inline text: its digits are the only ones.
+    status="HTTP $code, EAS Status $(tr -dc 0-9 < "$DIR/eas-$3-$2")"
+  fi
+  printf '%-22s %-15s %-12s %s\n' "$1" "$2" "$3" "$status"
+}
+printf '\x03\x01\x6a\x00' > "$DIR/empty.wbxml"
+printf '%-22s %-15s %-12s %s\n' SOURCE ADDRESS DEVICE RESULT
+eas "user at home (DE)" 198.51.100.5 GOODPHONE jane@demo.invalid
+eas "user at home (DE)" 198.51.100.5 ROOTEDPHONE joe@demo.invalid
+eas "user travelling (AT)" 198.51.100.20 NEWPHONE ann@demo.invalid
+eas "attacker abroad (KP)" 198.51.100.35 GOODPHONE jane@demo.invalid
+echo "(1 = synced; 129 = device blocked: compromised; 145 = unmanaged devices not allowed)"
+echo
+echo "==> what the gateway knows of the devices (enforcer device list)"
+E device list
+echo
+echo "==> the Exchange stand-in saw only the compliant phone:"
+cat "$DIR/exchange.log"
+
+echo
 echo "==> why, from the datapath's counters (enforcer stats)"
 E stats
 echo
@@ -178,6 +238,10 @@ The lab keeps running. Poke at it (as root):
   $BIN country add KP --service imap --socket $DIR/enforcer.sock     # let the "attacker" in
   nsenter --net=/run/netns/$CLIENTS curl --interface 198.51.100.35 --user demo:demo imap://$MAILIP/ -X 'LIST "" "*"'
   $BIN stats --watch --socket $DIR/enforcer.sock
+  $BIN device show ROOTEDPHONE --socket $DIR/enforcer.sock              # why it is blocked
+  $BIN device allow ROOTEDPHONE --socket $DIR/enforcer.sock             # let it sync anyway
+  $BIN policy show --socket $DIR/enforcer.sock
+  nsenter --net=/run/netns/$GW curl -s 127.0.0.1:9741/                # the admin page
   nsenter --net=/run/netns/$GW curl -s 127.0.0.1:9740/metrics | grep ^enforcer_
-Logs: $DIR/enforcer.log, $DIR/dovecot.log. Tear it all down with: make demo-clean
+Logs: $DIR/enforcer.log (with one transaction line per ActiveSync request), $DIR/dovecot.log, $DIR/exchange.log. Tear it all down with: make demo-clean
 EOF
