@@ -70,6 +70,9 @@ type Config struct {
 	Proxy Proxy
 	// Devices is device compliance: records, policy and their sync.
 	Devices Devices
+	// Transforms is the email security applied by the proxy; off unless
+	// the section is present.
+	Transforms Transforms
 	// Deny lists sources dropped on every protected service, before any
 	// allowlist or country is looked at. Default empty.
 	Deny []Entry

@@ -154,3 +154,64 @@ func TestGatewayProblems(t *testing.T) {
 		})
 	}
 }
+
+const transformsYAML = `
+interfaces: [eth0]
+transforms:
+  smime_pass_through: false
+  links: {mode: exclude, http_scheme: mibrowser, https_scheme: mibrowsers, domains: [intranet.example], unmanaged: true}
+  attachments:
+    managed:
+      default: allow
+      rules:
+        - {extensions: [exe, js], action: block}
+        - {extensions: [pdf], content_types: ["application/pdf"], action: encrypt}
+    unmanaged: {default: block}
+    blocked_notice: Removed by policy.
+    key_file: /var/lib/enforcer/attachment.key
+  classification:
+    subject_markers: ["[SECRET]"]
+    headers: [X-Classification]
+    template: "Blocked: {{.Tag}}"
+    rules: [{tag: SECRET, approved_clients: ["Outlook-iOS*"], others: block}]
+`
+
+func TestTransformsSection(t *testing.T) {
+	c := mustParse(t, transformsYAML)
+	want := Transforms{
+		Enabled: true,
+		Links:   &LinkRules{Mode: "exclude", HTTPScheme: "mibrowser", HTTPSScheme: "mibrowsers", Domains: []string{"intranet.example"}, Unmanaged: true},
+		Attachments: &AttachmentRules{
+			Managed: AttachmentSet{Default: "allow", Rules: []AttachmentRule{
+				{Extensions: []string{"exe", "js"}, Action: "block"},
+				{Extensions: []string{"pdf"}, ContentTypes: []string{"application/pdf"}, Action: "encrypt"}}},
+			Unmanaged:     AttachmentSet{Default: "block"},
+			BlockedNotice: "Removed by policy.", KeyFile: "/var/lib/enforcer/attachment.key",
+		},
+		Classification: &ClassificationRules{SubjectMarkers: []string{"[SECRET]"}, Headers: []string{"X-Classification"}, Template: "Blocked: {{.Tag}}",
+			Rules: []ClassificationRule{{Tag: "SECRET", ApprovedClients: []string{"Outlook-iOS*"}, Approved: "allow", Others: "block"}}},
+	}
+	if diff := cmp.Diff(want, c.Transforms, cmpOpts); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := mustParse(t, string(out))
+	if diff := cmp.Diff(c.Transforms, back.Transforms, cmpOpts); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s", diff)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"transforms: {links: {mode: all}}", "transforms.links.http_scheme: required"},
+		{"transforms: {links: {mode: include, http_scheme: a, https_scheme: b}}", "transforms.links.domains: mode include"},
+		{"transforms: {attachments: {managed: {default: quarantine}}}", `"quarantine" is not an attachment action`},
+		{"transforms: {attachments: {managed: {rules: [{action: block}]}}}", "matches nothing"},
+		{"transforms: {classification: {rules: [{others: block}]}}", "transforms.classification.rules[0].tag: required"},
+	} {
+		_, err := Parse("enforcer.yaml", []byte("interfaces: [eth0]\n"+tc.in+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "enforcer.yaml:2:") {
+			t.Errorf("%s: %v, want %q at line 2", tc.in, err, tc.want)
+		}
+	}
+}

@@ -646,6 +646,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 		}},
 		{"proxy", func(v *yaml.Node, f string) { c.Proxy, _ = p.proxy(v, f) }},
 		{"devices", func(v *yaml.Node, f string) { c.Devices = p.devices(v, f) }},
+		{"transforms", func(v *yaml.Node, f string) { c.Transforms = p.transforms(v, f) }},
 		{"metrics", func(v *yaml.Node, f string) {
 			p.mapping(v, f, []fieldSpec{
 				{"listen", func(v *yaml.Node, f string) { set(&c.Metrics.Listen)(p.listen(v, f)) }},
