@@ -31,9 +31,9 @@
 // digit, '+', '-' or '.' (so "xhttps://" is no link); running up to the
 // first space, control character, '<', '>' or '"'; then trailing
 // punctuation (. , ; : ! ? ' * _ ~) is dropped, and a trailing ')' too
-// while the URL has more ')' than '('. A URL inside another URL (a
-// redirect in a query string) is part of the outer one and is not
-// rewritten on its own.
+// while the URL has more ')' than '('. A URL inside another URL of any
+// scheme (a redirect in a query string) is part of the outer one and is
+// not rewritten on its own.
 //
 // In both, the scheme must be followed by "://" and a non-empty host;
 // "https:host" or "https:\\host", which browsers also accept, are left as

@@ -33,7 +33,7 @@ func (e *editor) rewrite(s int, https bool, host []byte) {
 		e.traceEdit(s, old, to)
 	}
 	if e.out == nil {
-		e.out = make([]byte, 0, len(e.src)+len(e.src)/64+32)
+		e.out = make([]byte, 0, len(e.src)+len(e.src)/16+64)
 	}
 	e.out = append(e.out, e.src[e.last:s]...)
 	e.out = append(e.out, to...)

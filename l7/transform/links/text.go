@@ -13,6 +13,9 @@ func (r *Rewriter) Text(src []byte) (out []byte, n int) {
 }
 
 // text finds "://" (a vectorized search), then looks back for the scheme.
+// A URL of any scheme runs to its end, so that a URL inside it is not
+// taken for one of its own, neither before nor after the outer one's
+// scheme is rewritten.
 func (e *editor) text() {
 	src := e.src
 	for i := 0; ; {
@@ -21,28 +24,24 @@ func (e *editor) text() {
 			return
 		}
 		p := i + j
-		i = p + 3
-		var s int
-		var https bool
-		switch {
-		case p >= 5 && equalFold(src[p-5:p], "https"):
-			s, https = p-5, true
-		case p >= 4 && equalFold(src[p-4:p], "http"):
-			s = p - 4
-		default:
-			continue
+		s := p
+		for s > i && isSchemeChar(src[s-1]) {
+			s--
 		}
-		if s > 0 && isSchemeChar(src[s-1]) {
-			continue // "xhttps://": another scheme, or not a URL
+		if s == p {
+			i = p + 3
+			continue
 		}
 		end := urlEnd(src, p+3)
-		host := hostOf(&e.host, src[p+3:end], false)
-		if host == nil {
-			continue
-		}
-		e.rewrite(s, https, host)
-		// A URL inside this one ("?next=https://...") is part of it.
 		i = end
+		scheme := src[s:p]
+		https := equalFold(scheme, "https")
+		if !https && !equalFold(scheme, "http") {
+			continue // another scheme, or "xhttps://": not a link to rewrite
+		}
+		if host := hostOf(&e.host, src[p+3:end], false); host != nil {
+			e.rewrite(s, https, host)
+		}
 	}
 }
 

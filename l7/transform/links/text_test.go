@@ -29,6 +29,7 @@ func TestText(t *testing.T) {
 		{"no host", all, "https:// and https:///p and http://?", "https:// and https:///p and http://?", 0},
 		{"other schemes", all, "ftp://h mailto:x@h httpx://h", "ftp://h mailto:x@h httpx://h", 0},
 		{"nested url", all, "https://r.test/?u=https://h/", "mibrowsers://r.test/?u=https://h/", 1},
+		{"nested in other scheme", all, "xhttps://r.test/?u=https://h/ foo://x?https://h", "xhttps://r.test/?u=https://h/ foo://x?https://h", 0},
 		{"invalid utf-8", all, "\xff https://h\xfe\x80 \xc3", "\xff mibrowsers://h\xfe\x80 \xc3", 1},
 
 		{"include", include, "https://example.com/a https://evil.test/b", "mibrowsers://example.com/a https://evil.test/b", 1},
