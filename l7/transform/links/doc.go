@@ -19,7 +19,7 @@
 // declarations, end tags, and the raw text of <script>, <style>,
 // <textarea>, <title>, <xmp>, <iframe>, <noembed>, <noframes> and
 // <plaintext> are not markup and are skipped. Nothing else is touched: not
-// img src, link href, CSS url(), form actions, nor URLs in the text of an
+// img src, link href, CSS url(), form actions, SVG xlink:href, nor URLs in the text of an
 // HTML body (a reader cannot click those, and an autolinking client would
 // open them like any other URL). Relative hrefs are left alone even under
 // a <base href>, since making them absolute would change more than the
