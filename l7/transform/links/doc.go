@@ -19,10 +19,11 @@
 // declarations, end tags, and the raw text of <script>, <style>,
 // <textarea>, <title>, <xmp>, <iframe>, <noembed>, <noframes> and
 // <plaintext> are not markup and are skipped. Nothing else is touched: not
-// img src, link href, CSS url(), form actions, SVG xlink:href, nor URLs in the text of an
-// HTML body (a reader cannot click those, and an autolinking client would
-// open them like any other URL). Relative hrefs are left alone even under
-// a <base href>, since making them absolute would change more than the
+// img src, link href, CSS url(), form actions, SVG xlink:href, nor URLs in
+// the text of an HTML body (they are no links in the HTML, and rewriting
+// them would change the text the reader sees). Relative hrefs are left
+// alone even under a <base href>, since making them absolute would change
+// more than the
 // scheme.
 //
 // In plain text ([Rewriter.Text]) a link is an http:// or https:// URL as
