@@ -23,8 +23,7 @@
 // the text of an HTML body (they are no links in the HTML, and rewriting
 // them would change the text the reader sees). Relative hrefs are left
 // alone even under a <base href>, since making them absolute would change
-// more than the
-// scheme.
+// more than the scheme.
 //
 // In plain text ([Rewriter.Text]) a link is an http:// or https:// URL as
 // autolinking mail clients and GitHub Flavored Markdown's extended
