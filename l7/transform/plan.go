@@ -1,0 +1,134 @@
+// Package transform applies the gateway's email security to what the mail
+// server sends a device: links rewritten for the managed secure browser,
+// attachments blocked or encrypted, classified messages replaced, S/MIME
+// passed through untouched. It works on the EAS responses that carry mail
+// (Sync Add/Change, ItemOperations Fetch, Search results, GetAttachment)
+// and on every body form (AirSyncBase Body types 1, 2 and 4, the legacy
+// Email:Body of protocol 2.5).
+//
+// A [Plan] is what applies to one request: built per device and user from
+// the configured rules ([Rules.Plan]). With nothing to do, responses are
+// not touched; with rules that match nothing, every response passes byte
+// for byte: the WBXML walk re-encodes unchanged items exactly as they came
+// (the codec's exact round trip), and the MIME walk copies unchanged parts
+// verbatim.
+//
+// # Streaming
+//
+// Responses are walked token by token and written as they are read. Only
+// one item at a time (the ApplicationData of a Sync Add or Change, the
+// Properties of a Fetch or a Search result) is held, to rewrite its body and
+// attachment list together, bounded by [Limits.MaxItemBytes]; an item over
+// the bound fails the response (the client retries with a smaller window)
+// rather than slip through unchecked. Attachment downloads stream through
+// the encrypter chunk by chunk. Nothing is stored.
+package transform
+
+import (
+	"io"
+	"strings"
+
+	"github.com/mailgate/enforcer/l7/transform/attach"
+)
+
+// Plan is the email security that applies to one request's response. A
+// nil function turns its part off. The zero Plan changes nothing.
+type Plan struct {
+	// HTML and Text rewrite links in an HTML or plain text body; they
+	// return their input and 0 when nothing changed.
+	HTML func([]byte) ([]byte, int)
+	Text func([]byte) ([]byte, int)
+	// MIME transforms a whole MIME message (body type 4): links in its text
+	// parts, its attachments, its classification.
+	MIME func(w io.Writer, r io.Reader) (MIMEReport, error)
+	// Attachment decides on an attachment by file name and content type
+	// ("" when unknown).
+	Attachment func(name, contentType string) attach.Action
+	// Encrypt wraps a download in the device-user key's encryption.
+	Encrypt func(w io.Writer) (io.WriteCloser, error)
+	// EncryptedSize is the size of n bytes once encrypted.
+	EncryptedSize func(n int64) int64
+	// Classify decides on a message by its subject (and, for MIME bodies,
+	// MIME decides on its headers itself): block replaces the body with
+	// notice.
+	Classify func(subject string) (block bool, notice []byte)
+	// BlockedNotice is appended to a text body whose attachments were
+	// removed.
+	BlockedNotice string
+	// SMIMEPassThrough leaves signed or encrypted mail untouched.
+	SMIMEPassThrough bool
+	// Remember notes an attachment's decision by file reference, so the
+	// download is refused or encrypted too.
+	Remember func(fileRef string, a attach.Action)
+	// Decided returns what Remember noted for a file reference.
+	Decided func(fileRef string) (attach.Action, bool)
+}
+
+// MIMEReport is what a MIME transform did.
+type MIMEReport struct {
+	LinksChanged         int
+	AttachmentsBlocked   int
+	AttachmentsEncrypted int
+	Blocked              bool // the message was replaced (classification)
+	SMIME                bool
+	Changed              bool
+}
+
+// Active reports whether the plan may change anything.
+func (p *Plan) Active() bool {
+	return p != nil && (p.HTML != nil || p.Text != nil || p.MIME != nil || p.Attachment != nil || p.Classify != nil)
+}
+
+// Report is what a response's transform did, for the transaction log.
+type Report struct {
+	Items                int // items looked at
+	LinksChanged         int
+	AttachmentsBlocked   int
+	AttachmentsEncrypted int
+	MessagesBlocked      int
+	SMIMEPassed          int
+	// DownloadBlocked and DownloadEncrypted are set for an attachment
+	// download.
+	DownloadBlocked   bool
+	DownloadEncrypted bool
+}
+
+// Changed reports whether anything was changed.
+func (r Report) Changed() bool {
+	return r.LinksChanged+r.AttachmentsBlocked+r.AttachmentsEncrypted+r.MessagesBlocked > 0 || r.DownloadBlocked || r.DownloadEncrypted
+}
+
+func (r *Report) addMIME(m MIMEReport) {
+	r.LinksChanged += m.LinksChanged
+	r.AttachmentsBlocked += m.AttachmentsBlocked
+	r.AttachmentsEncrypted += m.AttachmentsEncrypted
+	if m.Blocked {
+		r.MessagesBlocked++
+	}
+	if m.SMIME {
+		r.SMIMEPassed++
+	}
+}
+
+// isSMIME reports whether a message class is signed or encrypted mail
+// ([MS-ASEMAIL] 2.2.2.41: IPM.Note.SMIME, IPM.Note.SMIME.MultipartSigned).
+func isSMIME(messageClass string) bool {
+	return len(messageClass) >= 13 && strings.EqualFold(messageClass[:13], "IPM.Note.SMIM")
+}
+
+// Limits bound what a transform holds.
+type Limits struct {
+	// MaxItemBytes bounds one item held while its body and attachments are
+	// rewritten. Default 64 MiB.
+	MaxItemBytes int64
+}
+
+// DefaultMaxItemBytes is the default of Limits.MaxItemBytes.
+const DefaultMaxItemBytes = 64 << 20
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxItemBytes <= 0 {
+		l.MaxItemBytes = DefaultMaxItemBytes
+	}
+	return l
+}
