@@ -61,6 +61,15 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 		return
 	}
 
+	if carriesMail(req.Command) {
+		if tx.plan = p.planFor(id, rec); tx.plan != nil {
+			tx.attachmentName = req.Query.AttachmentName
+			// A multipart ItemOperations answer would carry attachments
+			// outside the WBXML the walk reads; without the header the
+			// server sends them inline, where they are checked.
+			r.Header.Del("MS-ASAcceptMultiPart")
+		}
+	}
 	target := p.upstream
 	if t, ok := p.redirects.lookup(id.User, id.DeviceID, now); ok {
 		target, tx.viaRedirect = t, true

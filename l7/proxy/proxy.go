@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -34,23 +35,29 @@ type Deps struct {
 	// Metrics receives the proxy's metrics (see [Metrics]). Default nil:
 	// none are kept, at no cost per request.
 	Metrics *Metrics
+	// Transforms returns the email security rules in force (package
+	// transform); called once per allowed request that may carry mail, so
+	// a reload applies from the next request on. Default nil: responses
+	// pass untouched.
+	Transforms func() *transform.Rules
 }
 
 // Proxy is the gateway's HTTP reverse proxy in front of one mail server.
 type Proxy struct {
-	cfg       Config
-	upstream  *url.URL
-	store     *device.Store
-	policy    func() *device.Policy
-	log       *slog.Logger
-	now       func() time.Time
-	transport *http.Transport
-	rp        *httputil.ReverseProxy
-	redirects *redirects
-	targets   Targets
-	certs     *certReloader // nil with PlainHTTP
-	metrics   *Metrics      // nil: none kept
-	redirHost map[string]bool
+	cfg        Config
+	upstream   *url.URL
+	store      *device.Store
+	policy     func() *device.Policy
+	transforms func() *transform.Rules
+	log        *slog.Logger
+	now        func() time.Time
+	transport  *http.Transport
+	rp         *httputil.ReverseProxy
+	redirects  *redirects
+	targets    Targets
+	certs      *certReloader // nil with PlainHTTP
+	metrics    *Metrics      // nil: none kept
+	redirHost  map[string]bool
 
 	ids     atomic.Uint64
 	ewsPols atomic.Pointer[ewsPolicies]
@@ -70,14 +77,15 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: Deps.Store is nil: %w", ErrInvalidConfig)
 	}
 	p := &Proxy{
-		cfg:       cfg,
-		upstream:  up,
-		store:     deps.Store,
-		policy:    deps.Policy,
-		log:       deps.Logger,
-		now:       deps.Now,
-		redirects: newRedirects(cfg.MaxRedirects),
-		metrics:   deps.Metrics,
+		cfg:        cfg,
+		upstream:   up,
+		store:      deps.Store,
+		policy:     deps.Policy,
+		transforms: deps.Transforms,
+		log:        deps.Logger,
+		now:        deps.Now,
+		redirects:  newRedirects(cfg.MaxRedirects),
+		metrics:    deps.Metrics,
 	}
 	if p.policy == nil {
 		p.policy = deps.Store.Policy
@@ -242,6 +250,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	tx.upstreamStatus = resp.StatusCode
 	if tx.route == routeEAS && resp.StatusCode == 451 {
 		return p.rewrite451(resp, tx)
+	}
+	if tx.plan != nil {
+		return p.transformResponse(resp, tx)
 	}
 	return nil
 }

@@ -100,6 +100,7 @@ func (p *Proxy) summaryAttrs(tx *txn, r *http.Request, status int, out int64, du
 	if tx.redirectTo != "" {
 		a = append(a, slog.String("redirect_to", tx.redirectTo))
 	}
+	a = transformAttrs(a, tx)
 	if aborted {
 		a = append(a, slog.Bool("aborted", true))
 	}

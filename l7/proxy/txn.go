@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -47,6 +48,12 @@ type txn struct {
 	redirectTo  string // a 451 rewritten: the mail server's X-MS-Location
 
 	upstreamStatus int
+	// plan is the email security of an allowed request that may carry
+	// mail; transformed what it did, transformDone closed when the walk
+	// of a streamed response ended.
+	plan           *transform.Plan
+	attachmentName string
+	transformed    atomic.Pointer[transformResult]
 	body           *bodyReader
 	err            error
 	status         int // overrides the writer's status (499)
