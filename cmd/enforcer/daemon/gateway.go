@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/device"
 	"github.com/mailgate/enforcer/policy/devicesync"
@@ -42,6 +43,9 @@ type gateway struct {
 	// filePolicy is devices.policy from the config file, compiled; nil
 	// when the file names none (the synced policy is in force).
 	filePolicy atomic.Pointer[device.Policy]
+	// transforms is the email security in force; nil: none. Reloaded
+	// live.
+	transforms atomic.Pointer[transform.Rules]
 
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -71,6 +75,10 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		g.db.Close()
 		return nil, err
 	}
+	if err := g.setTransforms(cfg); err != nil {
+		g.db.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	fail := func(err error) (*gateway, error) {
@@ -80,7 +88,7 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 	if cfg.Proxy.Enabled {
 		g.metrics = proxy.NewMetrics()
 		pc := proxyConfig(cfg.Proxy)
-		if g.proxy, err = proxy.New(pc, proxy.Deps{Store: g.store, Policy: g.policy, Logger: log.With("component", "proxy"), Metrics: g.metrics}); err != nil {
+		if g.proxy, err = proxy.New(pc, proxy.Deps{Store: g.store, Policy: g.policy, Logger: log.With("component", "proxy"), Metrics: g.metrics, Transforms: g.transforms.Load}); err != nil {
 			return fail(err)
 		}
 		l, err := net.Listen("tcp", pc.Listen)
@@ -162,6 +170,20 @@ func (g *gateway) setFilePolicy(c *device.Config) error {
 		return fmt.Errorf("devices.policy: %w", err)
 	}
 	g.filePolicy.Store(p)
+	return nil
+}
+
+// setTransforms compiles the transforms section and puts it in force: the
+// next request that carries mail uses it.
+func (g *gateway) setTransforms(cfg *config.Config) error {
+	r, err := buildTransforms(cfg)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		r.ShareMemory(g.transforms.Load())
+	}
+	g.transforms.Store(r)
 	return nil
 }
 
@@ -294,6 +316,11 @@ var _ io.Closer = (*gateway)(nil)
 // notes what needs a restart: the proxy's listener, certificates-by-path,
 // upstream and limits, and the sync endpoints.
 func (g *gateway) reload(cfg, old *config.Config) error {
+	// Transforms first: the only step that reads files, so the one that
+	// may fail; the file's policy was compiled when the file was parsed.
+	if err := g.setTransforms(cfg); err != nil {
+		return err
+	}
 	if err := g.setFilePolicy(cfg.Devices.Policy); err != nil {
 		return err
 	}
