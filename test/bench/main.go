@@ -47,7 +47,7 @@ func main() {
 	repeat := flag.Int("repeat", 20000, "BPF_PROG_TEST_RUN repeats per source")
 	short := flag.Bool("short", false, "fewer sources and repeats, shorter and smaller l7 runs (CI smoke run)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] [datapath] [geoip] [l7]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: bench [flags] [datapath] [geoip] [l7] [transforms]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -56,7 +56,7 @@ func main() {
 	}
 	suites := flag.Args()
 	if len(suites) == 0 {
-		suites = []string{"datapath", "geoip", "l7"}
+		suites = []string{"datapath", "geoip", "l7", "transforms"}
 	}
 	var rows []Row
 	for _, s := range suites {
@@ -69,8 +69,10 @@ func main() {
 			r, err = geoipRows()
 		case "l7":
 			r, err = l7Rows(*short)
+		case "transforms":
+			r, err = transformRows(*short)
 		default:
-			err = fmt.Errorf("unknown suite %q (want datapath, geoip or l7)", s)
+			err = fmt.Errorf("unknown suite %q (want datapath, geoip, l7 or transforms)", s)
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", s, err)
