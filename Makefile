@@ -50,7 +50,10 @@ FUZZ_TARGETS := \
 	./policy/device/:FuzzParseOSVersion \
 	./policy/device/:FuzzDecide \
 	./l7/proxy/:FuzzHandler \
-	./policy/devicesync/:FuzzPushAPI
+	./policy/devicesync/:FuzzPushAPI \
+	./l7/transform/:FuzzWBXML \
+	./l7/transform/links/:FuzzRewrite \
+	./l7/transform/classify/:FuzzClassify
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

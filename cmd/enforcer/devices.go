@@ -41,7 +41,36 @@ kept in the state directory and survive restarts and later syncs.`,
 		overrideCommand("block", "blacklist", "block devices whatever the policy says (blacklist)"),
 		overrideCommand("quarantine", "quarantine", "hold devices in quarantine"),
 		overrideCommand("default", "default", "remove the administrator's override"),
-		deviceImportCommand, deviceExportCommand},
+		deviceImportCommand, deviceExportCommand, deviceKeyCommand},
+}
+
+var deviceKeyCommand = &command{
+	name: "key", short: "the attachment key of a device and user, for the managed content app", usage: "DEVICE-ID --user U [--json]",
+	long: `Encrypted attachments (transforms.attachments, action encrypt) are sealed with
+a key unique to the device and user, derived from the master secret in the
+state directory. The managed content app needs it to open them; the format
+is l7/transform/attach/FORMAT.md. The key is printed in base64: treat it as
+a secret. Each look-up is logged (with the key id, never the key).`,
+	examples: []example{{"Key for Jane's phone", "enforcer device key ApplF17XK2 --user jane@example.com"}},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		user := fs.String("user", "", "the `USER` the device syncs as")
+		asJSON := fs.Bool("json", false, "print JSON")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 || *user == "" {
+				return errors.New("device key: give one device id and --user")
+			}
+			var k daemon.AttachmentKey
+			if err := t.do(ctx, http.MethodGet, daemon.PathAttachmentKey, url.Values{"device_id": {args[0]}, "user": {*user}}, nil, &k); err != nil {
+				return fmt.Errorf("device key: %w", err)
+			}
+			if *asJSON {
+				return printJSON(e.stdout, k)
+			}
+			fmt.Fprintf(e.stdout, "%s\n", k.Key)
+			return nil
+		}
+	},
 }
 
 var deviceListCommand = &command{

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -174,11 +175,23 @@ transforms:
 		if err != nil || status != http.StatusOK || ctype != "application/octet-stream" {
 			t.Fatalf("GetAttachment: %d %q, %v", status, ctype, err)
 		}
+		// The managed content app's key, from the admin API.
+		var ak struct{ Key string }
+		a.cliJSON(t, &ak, "device", "key", "MANAGED1", "--user", "jane@example.com")
+		raw, err := base64.StdEncoding.DecodeString(ak.Key)
+		if err != nil || len(raw) != 32 {
+			t.Fatalf("device key: %q, %v", ak.Key, err)
+		}
+		var key attach.Key
+		copy(key[:], raw)
 		master, err := attach.LoadOrCreateMaster(filepath.Join(a.stateDir, "attachment.key"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := attach.NewDecrypter(bytes.NewReader(enc), master.Key("MANAGED1", "jane@example.com"))
+		if key != master.Key("MANAGED1", "jane@example.com") {
+			t.Error("the admin API's key is not the one derived from the master secret")
+		}
+		r, err := attach.NewDecrypter(bytes.NewReader(enc), key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -35,6 +36,23 @@ func (d *Daemon) deviceRoutes(get func(string, func(*http.Request) (any, error))
 	mux.HandleFunc("POST "+PathOverride, d.handle(d.setOverride))
 	mux.HandleFunc("POST "+PathImport, d.handle(d.importDevices))
 	mux.HandleFunc("PUT "+PathLog, d.handle(d.changeLog))
+	mux.HandleFunc("GET "+PathAttachmentKey, d.handle(d.attachmentKey))
+}
+
+// attachmentKey returns a device-user pair's attachment key.
+func (d *Daemon) attachmentKey(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	id, user := q.Get("device_id"), q.Get("user")
+	if strings.TrimSpace(id) == "" || strings.TrimSpace(user) == "" {
+		return nil, badRequest("give device_id and user: the key is unique to the pair")
+	}
+	rules := d.gw.transforms.Load()
+	if rules == nil || rules.Master == nil {
+		return nil, notFound("no attachment encryption configured (transforms.attachments)")
+	}
+	k := rules.Master.Key(id, user)
+	d.log.Info("attachment key looked up", "device", id, "user", user, "key_id", k.KeyID())
+	return AttachmentKey{DeviceID: id, User: user, KeyID: k.KeyID(), Key: base64.StdEncoding.EncodeToString(k[:]), Format: "enforcer attachment v1 (ENFA)"}, nil
 }
 
 // exportHandler serves the CSV downloads.

@@ -14,7 +14,21 @@ const (
 	PathLog         = "/v1/log"                   // GET, PUT LogChange
 	PathExport      = "/v1/export/{name}"         // GET devices.csv, discovered.csv, accounts.csv, redirects.csv
 	PathL7          = "/v1/l7"                    // GET L7Status
+	// PathAttachmentKey is the key look-up for the managed content app
+	// (GET ?device_id=&user=): the unix socket only, never the admin page.
+	PathAttachmentKey = "/v1/attachment-key"
 )
+
+// AttachmentKey is a device-user pair's attachment key, for the managed
+// content app that opens encrypted attachments
+// (l7/transform/attach/FORMAT.md).
+type AttachmentKey struct {
+	DeviceID string `json:"device_id"`
+	User     string `json:"user"`
+	KeyID    string `json:"key_id"`
+	Key      string `json:"key"` // base64, 32 bytes (AES-256)
+	Format   string `json:"format"`
+}
 
 // DeviceView is what the gateway knows of one device: its record (from
 // device management, with the administrator's override), what requests
