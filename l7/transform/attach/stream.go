@@ -89,7 +89,9 @@ func newEncrypter(w io.Writer, k Key, chunk int) (*encrypter, error) {
 	if chunk < MinChunkSize || chunk > MaxChunkSize {
 		return nil, fmt.Errorf("attach: chunk size %d out of range", chunk)
 	}
-	e := &encrypter{w: w, aead: newAEAD(k), chunk: chunk, buf: make([]byte, 0, chunk+TagSize)}
+	// The buffer grows to a whole chunk only for attachments that need it:
+	// most are small.
+	e := &encrypter{w: w, aead: newAEAD(k), chunk: chunk, buf: make([]byte, 0, min(chunk, 4<<10)+TagSize)}
 	hdr := make([]byte, 0, HeaderSize+1)
 	hdr = append(hdr, Magic...)
 	hdr = append(hdr, Version)
@@ -125,7 +127,12 @@ func (e *encrypter) Write(p []byte) (int, error) {
 				return n, err
 			}
 		}
-		c := copy(e.buf[len(e.buf):e.chunk], p)
+		if room := cap(e.buf) - TagSize - len(e.buf); room < len(p) && cap(e.buf) < e.chunk+TagSize {
+			nb := make([]byte, len(e.buf), min(max(2*cap(e.buf), len(e.buf)+len(p)+TagSize), e.chunk+TagSize))
+			copy(nb, e.buf)
+			e.buf = nb
+		}
+		c := copy(e.buf[len(e.buf):min(e.chunk, cap(e.buf)-TagSize)], p)
 		e.buf = e.buf[:len(e.buf)+c]
 		p = p[c:]
 		n += c
