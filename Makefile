@@ -53,13 +53,14 @@ FUZZ_TARGETS := \
 	./policy/devicesync/:FuzzPushAPI \
 	./l7/transform/:FuzzWBXML \
 	./l7/transform/links/:FuzzRewrite \
-	./l7/transform/classify/:FuzzClassify
+	./l7/transform/classify/:FuzzClassify \
+	./l7/transform/mime/:FuzzTransform
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
 	done
 
 # The attack harness's short form follows the micro-benchmarks; with
