@@ -308,6 +308,11 @@ var policyCommand = &command{
 					if v.YAML != "" {
 						fmt.Fprintf(e.stdout, "policy:\n%s", indent(v.YAML, "  "))
 					}
+					if v.Transforms != "" {
+						fmt.Fprintf(e.stdout, "transforms:\n%s", indent(v.Transforms, "  "))
+					} else {
+						fmt.Fprintln(e.stdout, "transforms: off (mail passes untouched)")
+					}
 					return nil
 				}
 			},

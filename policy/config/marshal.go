@@ -236,3 +236,16 @@ func transformsNode(t Transforms) *yaml.Node {
 	}
 	return m
 }
+
+// MarshalTransforms writes the transforms section as the file would hold
+// it.
+func MarshalTransforms(t Transforms) []byte {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(transformsNode(t)); err != nil {
+		return []byte("# " + err.Error() + "\n")
+	}
+	enc.Close()
+	return b.Bytes()
+}

@@ -286,7 +286,11 @@ func (d *Daemon) showPolicy(*http.Request) (any, error) {
 	g := d.gw
 	v := PolicyView{Source: g.policySource(), Records: g.store.Len(), Discovered: len(g.store.DiscoveredDevices())}
 	pol := g.policy()
-	v.AllowMailIfNoPolicy = d.cfgSnapshot().Devices.AllowMailIfNoPolicy
+	cfg := d.cfgSnapshot()
+	v.AllowMailIfNoPolicy = cfg.Devices.AllowMailIfNoPolicy
+	if cfg.Transforms.Enabled {
+		v.Transforms = string(config.MarshalTransforms(cfg.Transforms))
+	}
 	if pol.Loaded() {
 		c := pol.Config()
 		v.Revision, v.TestMode = c.Revision, c.TestMode

@@ -92,6 +92,9 @@ type PolicyView struct {
 	SyncedRevision string `json:"synced_revision,omitempty"`
 	Records        int    `json:"records"`
 	Discovered     int    `json:"discovered"`
+	// Transforms is the email security in force, as a transforms section;
+	// "" when off.
+	Transforms string `json:"transforms,omitempty"`
 }
 
 // LogSettings are the run-time log settings.
