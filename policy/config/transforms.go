@@ -96,7 +96,9 @@ func (p *parser) transforms(n *yaml.Node, field string) Transforms {
 		{"links", func(v *yaml.Node, f string) {
 			l := &LinkRules{Mode: "all"}
 			keys, _ := p.mapping(v, f, []fieldSpec{
-				{"mode", func(v *yaml.Node, f string) { setStr(&l.Mode)(p.enum(v, f, "a link mode", "all", "include", "exclude")) }},
+				{"mode", func(v *yaml.Node, f string) {
+					setStr(&l.Mode)(p.enum(v, f, "a link mode", "all", "include", "exclude"))
+				}},
 				{"http_scheme", func(v *yaml.Node, f string) { setStr(&l.HTTPScheme)(p.str(v, f)) }},
 				{"https_scheme", func(v *yaml.Node, f string) { setStr(&l.HTTPSScheme)(p.str(v, f)) }},
 				{"domains", func(v *yaml.Node, f string) { l.Domains = p.strings(v, f, "[example.com, intranet.example]") }},
