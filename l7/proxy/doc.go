@@ -144,9 +144,12 @@
 // dropped and X-Forwarded-For/-Host/-Proto set, unless the peer is in
 // TrustedProxies (then the client address is taken from X-Forwarded-For
 // and the header extended). Request and response bodies stream in both
-// directions and every response write is flushed at once (FlushInterval
-// -1), so long polls and multipart responses reach the client as the
-// server sends them. The upstream transport is pooled HTTP/1.1, verifies
+// directions. A response of unknown length (chunked, as streamed
+// multipart and transformed responses are) is flushed at every write, so
+// it reaches the client as the server sends it; one with a Content-Length
+// goes out through the connection's buffer, in as few writes as its size
+// allows (flushing each write of those cost a system call and a timer per
+// response, about a sixth of the proxy's throughput). The upstream transport is pooled HTTP/1.1, verifies
 // the server's certificate unless InsecureSkipVerify (logged loudly at
 // start), and passes bodies on without decompressing them.
 //

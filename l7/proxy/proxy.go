@@ -115,7 +115,7 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
 		Transport:      &timeoutTransport{base: p.transport},
-		FlushInterval:  -1, // long polls and streamed parts reach the client at once
+		FlushInterval:  0, // see the package documentation, "Streaming"
 		ErrorHandler:   p.proxyError,
 		ModifyResponse: p.modifyResponse,
 		BufferPool:     copyBuffers,
