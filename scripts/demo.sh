@@ -114,6 +114,7 @@ for port in 443 9443; do
 done
 
 go build -o "$DIR/exchange" ./test/demo/exchange
+go build -o "$DIR/phone" ./test/demo/easclient
 in_ns $MAIL "$DIR/exchange" -listen $MAILIP:8080 -log "$DIR/exchange.log" </dev/null >>"$DIR/exchange.err" 2>&1 &
 
 echo "==> starting enforcer on the gateway (XDP on ext0, ActiveSync proxy on 198.18.0.1:443)"
@@ -158,8 +159,12 @@ devices:
   push: {listen: "127.0.0.1:8444", token_file: $DIR/push.token, plain_http: true}
   policy:
     revision: demo
-    managed_only: true
     block_compromised: true
+transforms:                   # email security on the mail the proxy passes
+  links: {mode: all, http_scheme: mibrowser, https_scheme: mibrowsers}
+  attachments:
+    managed: {default: allow, rules: [{extensions: [exe], action: block}, {extensions: [pdf], action: encrypt}]}
+    unmanaged: {default: block}
 EOF
 "$BIN" run --check --config "$DIR/enforcer.yaml"
 nsenter --net=/run/netns/$GW "$BIN" run --config "$DIR/enforcer.yaml" >"$DIR/enforcer.log" 2>&1 &
@@ -197,31 +202,27 @@ push GOODPHONE '{"device_id":"GOODPHONE","user":"jane@demo.invalid","managed":tr
 push ROOTEDPHONE '{"device_id":"ROOTEDPHONE","user":"joe@demo.invalid","managed":true,"compromised":"yes","platform":"Android","os_version":"14"}'
 
 echo
-echo "==> ActiveSync Syncs through the proxy (the EAS Status is in the WBXML body)"
-eas() { # name src device user
-  local code status
-  code=$(in_ns $CLIENTS curl -sk --max-time 2 --interface "$2" -o "$DIR/eas-$3-$2" -w '%{http_code}' -u "$4:pw" \
-    -H 'MS-ASProtocolVersion: 16.1' -H 'Content-Type: application/vnd.ms-sync.wbxml' -H 'User-Agent: Apple-iPhone15C2/2104.84' \
-    --data-binary @"$DIR/empty.wbxml" "https://198.18.0.1/Microsoft-Server-ActiveSync?Cmd=Sync&User=$4&DeviceId=$3&DeviceType=iPhone") || true
-  if [ "$code" = 000 ]; then status="dropped by XDP (never reached the proxy)"
-  else
-    # The demo's bodies hold one Status as inline text: its digits are the only ones.
-    status="HTTP $code, EAS Status $(tr -dc 0-9 < "$DIR/eas-$3-$2")"
-  fi
-  printf '%-22s %-15s %-12s %s\n' "$1" "$2" "$3" "$status"
+echo "==> ActiveSync through the proxy: the same mailbox, one message with two links, report.pdf and setup.exe"
+eas() { # name src device user [GetAttachment ref]
+  local extra=()
+  [ -n "${5:-}" ] && extra=(-cmd "$5" -attachment "$6")
+  printf '%-22s %-12s %s\n' "$1" "$3" "$(in_ns $CLIENTS "$DIR/phone" -url https://198.18.0.1/Microsoft-Server-ActiveSync \
+    -src "$2" -device "$3" -user "$4" "${extra[@]}" 2>&1)"
 }
-printf '\x03\x01\x6a\x00' > "$DIR/empty.wbxml"
-printf '%-22s %-15s %-12s %s\n' SOURCE ADDRESS DEVICE RESULT
-eas "user at home (DE)" 198.51.100.5 GOODPHONE jane@demo.invalid
-eas "user at home (DE)" 198.51.100.5 ROOTEDPHONE joe@demo.invalid
-eas "user travelling (AT)" 198.51.100.20 NEWPHONE ann@demo.invalid
+eas "at home (DE), managed" 198.51.100.5 GOODPHONE jane@demo.invalid
+eas "at home (DE), managed" 198.51.100.5 GOODPHONE jane@demo.invalid GetAttachment 1:1:report.pdf
+eas "at home (DE), rooted" 198.51.100.5 ROOTEDPHONE joe@demo.invalid
+eas "travelling (AT), BYOD" 198.51.100.20 NEWPHONE ann@demo.invalid
+eas "travelling (AT), BYOD" 198.51.100.20 NEWPHONE ann@demo.invalid GetAttachment 1:1:report.pdf
 eas "attacker abroad (KP)" 198.51.100.35 GOODPHONE jane@demo.invalid
-echo "(1 = synced; 129 = device blocked: compromised; 145 = unmanaged devices not allowed)"
+echo "(managed: links open in the secure browser, report.pdf encrypted with the phone's key, setup.exe removed;"
+echo " BYOD (no record): links as sent, every attachment removed and refused; 129 = device blocked: compromised)"
 echo
+
 echo "==> what the gateway knows of the devices (enforcer device list)"
 E device list
 echo
-echo "==> the Exchange stand-in saw only the compliant phone:"
+echo "==> the Exchange stand-in saw only the phones the gateway let through:"
 cat "$DIR/exchange.log"
 
 echo
@@ -240,7 +241,8 @@ The lab keeps running. Poke at it (as root):
   $BIN stats --watch --socket $DIR/enforcer.sock
   $BIN device show ROOTEDPHONE --socket $DIR/enforcer.sock              # why it is blocked
   $BIN device allow ROOTEDPHONE --socket $DIR/enforcer.sock             # let it sync anyway
-  $BIN policy show --socket $DIR/enforcer.sock
+  $BIN policy show --socket $DIR/enforcer.sock                          # device policy and transforms
+  $BIN device key GOODPHONE --user jane@demo.invalid --socket $DIR/enforcer.sock  # the content app's key
   nsenter --net=/run/netns/$GW curl -s 127.0.0.1:9741/                # the admin page
   nsenter --net=/run/netns/$GW curl -s 127.0.0.1:9740/metrics | grep ^enforcer_
 Logs: $DIR/enforcer.log (with one transaction line per ActiveSync request), $DIR/dovecot.log, $DIR/exchange.log. Tear it all down with: make demo-clean

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/l7/transform"
+	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -68,6 +70,14 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 			// outside the WBXML the walk reads; without the header the
 			// server sends them inline, where they are checked.
 			r.Header.Del("MS-ASAcceptMultiPart")
+			if req.Command == eas.GetAttachment && tx.plan.DownloadAction(tx.attachmentName, "") == attach.Block {
+				// Known blocked (by the listing or by name): refused
+				// without fetching it from the mail server.
+				tx.transformed.Store(&transformResult{rep: transform.Report{DownloadBlocked: true, AttachmentsBlocked: 1}})
+				tx.blocked = true
+				writeError(w, http.StatusForbidden, nil)
+				return
+			}
 		}
 	}
 	target := p.upstream

@@ -1,6 +1,8 @@
 // Command exchange is the demo's stand-in for an Exchange server: it
-// answers ActiveSync requests with a WBXML Sync response (Status 1) and
-// logs each one, so the demo shows which requests the gateway let through.
+// answers every Sync with the same mailbox, one message with links and two
+// attachments (report.pdf, setup.exe), serves report.pdf to GetAttachment,
+// and logs each request, so the demo shows which requests the gateway let
+// through and what its transforms did to the mail.
 //
 //	exchange -listen 192.0.2.10:8080 -log /tmp/enforcer-demo/exchange.log
 package main
@@ -30,7 +32,7 @@ func main() {
 		defer f.Close()
 		out = f
 	}
-	ok, err := wbxml.Encode(wbxml.Elem("AirSync:Sync", wbxml.ElemText("AirSync:Status", "1")))
+	box, err := wbxml.Encode(mailbox())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -43,9 +45,35 @@ func main() {
 			w.Header().Set("MS-ASProtocolCommands", "Sync,FolderSync,Ping,ItemOperations,Settings,Provision")
 			return
 		}
+		if q.Get("Cmd") == "GetAttachment" {
+			w.Header().Set("Content-Type", "application/pdf")
+			w.Write(reportPDF)
+			return
+		}
 		w.Header().Set("Content-Type", "application/vnd.ms-sync.wbxml")
-		w.Write(ok)
+		w.Write(box)
 	})
 	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
+}
+
+var (
+	mailHTML = `<html><body><p>Hi Jane, the <a href="https://intranet.demo.invalid/q3">Q3 numbers</a> are in;` +
+		` the old <a href="http://portal.demo.invalid/">portal</a> has them too.</p></body></html>`
+	reportPDF = []byte("%PDF-1.7\n% the demo's quarterly report\n%%EOF\n")
+)
+
+func mailbox() *wbxml.Node {
+	E, T := wbxml.Elem, wbxml.ElemText
+	att := func(name string, size int) *wbxml.Node {
+		return E("AirSyncBase:Attachment", T("AirSyncBase:DisplayName", name), T("AirSyncBase:FileReference", "1:1:"+name),
+			T("AirSyncBase:Method", "1"), T("AirSyncBase:EstimatedDataSize", fmt.Sprint(size)))
+	}
+	return E("AirSync:Sync", E("AirSync:Collections", E("AirSync:Collection",
+		T("AirSync:SyncKey", "2"), T("AirSync:CollectionId", "1"), T("AirSync:Status", "1"),
+		E("AirSync:Commands", E("AirSync:Add", T("AirSync:ServerId", "1:1"), E("AirSync:ApplicationData",
+			T("Email:Subject", "Q3 numbers"), T("Email:MessageClass", "IPM.Note"),
+			E("AirSyncBase:Body", T("AirSyncBase:Type", "2"), T("AirSyncBase:EstimatedDataSize", fmt.Sprint(len(mailHTML))),
+				T("AirSyncBase:Truncated", "0"), T("AirSyncBase:Data", mailHTML)),
+			E("AirSyncBase:Attachments", att("report.pdf", len(reportPDF)), att("setup.exe", 40960))))))))
 }
