@@ -243,7 +243,7 @@ reported as FILE:LINE: column: what is wrong, and nothing changes.`,
 }
 
 var deviceExportCommand = &command{
-	name: "export", short: "write device records, discovered devices, accounts or 451 mappings as CSV", usage: "[devices|discovered|accounts|redirects]",
+	name: "export", short: "write device records, discovered devices, accounts, attachment policies or 451 mappings as CSV", usage: "[devices|discovered|accounts|attachments|redirects]",
 	examples: []example{
 		{"Back up the device records", "enforcer device export > devices.csv"},
 		{"The 451 redirect mappings", "enforcer device export redirects"},
@@ -255,7 +255,7 @@ var deviceExportCommand = &command{
 			if len(args) == 1 {
 				what = args[0]
 			} else if len(args) > 1 {
-				return errors.New("device export: give at most one of devices, discovered, accounts, redirects")
+				return errors.New("device export: give at most one of devices, discovered, accounts, attachments, redirects")
 			}
 			c, err := t.client()
 			if err != nil {

@@ -42,6 +42,7 @@ var indexTmpl = template.Must(template.New("index").Parse(`<!doctype html>
 <li><a href="/v1/export/devices.csv">device records</a> (with administrator overrides)</li>
 <li><a href="/v1/export/discovered.csv">discovered devices</a></li>
 <li><a href="/v1/export/accounts.csv">accounts</a></li>
+<li><a href="/v1/export/attachments.csv">attachment policies</a></li>
 <li><a href="/v1/export/redirects.csv">451 redirect mappings</a></li>
 </ul></body></html>
 `))

@@ -67,6 +67,8 @@ func (d *Daemon) exportHandler(w http.ResponseWriter, r *http.Request) {
 		err = writeDiscoveredCSV(&buf, d.gw.store.DiscoveredDevices())
 	case "accounts.csv":
 		err = writeAccountsCSV(&buf, d.gw)
+	case "attachments.csv":
+		err = writeAttachmentPolicyCSV(&buf, d.cfgSnapshot().Transforms)
 	case "redirects.csv":
 		if d.gw.proxy == nil {
 			err = notFound("no proxy configured: there are no 451 redirect mappings")
@@ -74,7 +76,7 @@ func (d *Daemon) exportHandler(w http.ResponseWriter, r *http.Request) {
 		}
 		err = d.gw.proxy.WriteRedirectsCSV(&buf)
 	default:
-		err = notFound("no export %q; there are devices.csv, discovered.csv, accounts.csv and redirects.csv", name)
+		err = notFound("no export %q; there are devices.csv, discovered.csv, accounts.csv, attachments.csv and redirects.csv", name)
 	}
 	if err != nil {
 		d.handle(func(*http.Request) (any, error) { return nil, err })(w, r)
@@ -489,4 +491,24 @@ func csvCell(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// writeAttachmentPolicyCSV lists the attachment policy in force: one row
+// per rule, in the order they are tried, then each kind's default.
+func writeAttachmentPolicyCSV(w io.Writer, t config.Transforms) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"devices", "order", "extensions", "content_types", "action"})
+	if a := t.Attachments; t.Enabled && a != nil {
+		for _, kind := range []struct {
+			name string
+			set  config.AttachmentSet
+		}{{"managed", a.Managed}, {"unmanaged", a.Unmanaged}} {
+			for i, r := range kind.set.Rules {
+				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvCell(strings.Join(r.Extensions, " ")), csvCell(strings.Join(r.ContentTypes, " ")), r.Action})
+			}
+			cw.Write([]string{kind.name, "default", "*", "*", kind.set.Default})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }

@@ -12,7 +12,7 @@ const (
 	PathPolicy      = "/v1/policy"                // GET the device policy in force
 	PathPolicyCheck = "/v1/policy/check"          // GET ?device_id=&user=&type=&agent=&model=&os=
 	PathLog         = "/v1/log"                   // GET, PUT LogChange
-	PathExport      = "/v1/export/{name}"         // GET devices.csv, discovered.csv, accounts.csv, redirects.csv
+	PathExport      = "/v1/export/{name}"         // GET devices.csv, discovered.csv, accounts.csv, attachments.csv, redirects.csv
 	PathL7          = "/v1/l7"                    // GET L7Status
 	// PathAttachmentKey is the key look-up for the managed content app
 	// (GET ?device_id=&user=): the unix socket only, never the admin page.

@@ -103,3 +103,17 @@ func TestProxyConfigMapping(t *testing.T) {
 		t.Errorf("proxyConfig: %+v", c)
 	}
 }
+
+func TestAttachmentPolicyCSV(t *testing.T) {
+	var b bytes.Buffer
+	tr := config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{
+		Managed:   config.AttachmentSet{Default: "allow", Rules: []config.AttachmentRule{{Extensions: []string{"exe", "js"}, Action: "block"}, {ContentTypes: []string{"application/pdf"}, Action: "encrypt"}}},
+		Unmanaged: config.AttachmentSet{Default: "block"}}}
+	if err := writeAttachmentPolicyCSV(&b, tr); err != nil {
+		t.Fatal(err)
+	}
+	want := "devices,order,extensions,content_types,action\nmanaged,1,exe js,,block\nmanaged,2,,application/pdf,encrypt\nmanaged,default,*,*,allow\nunmanaged,default,*,*,block\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
