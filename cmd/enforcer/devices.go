@@ -309,7 +309,7 @@ var policyCommand = &command{
 						fmt.Fprintf(e.stdout, "policy:\n%s", indent(v.YAML, "  "))
 					}
 					if v.Transforms != "" {
-						fmt.Fprintf(e.stdout, "transforms:\n%s", indent(v.Transforms, "  "))
+						fmt.Fprintf(e.stdout, "transforms (from %s):\n%s", v.TransformsSource, indent(v.Transforms, "  "))
 					} else {
 						fmt.Fprintln(e.stdout, "transforms: off (mail passes untouched)")
 					}

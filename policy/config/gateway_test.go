@@ -215,3 +215,18 @@ func TestTransformsSection(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTransformsJSON(t *testing.T) {
+	tr, err := ParseTransforms("push", []byte(`{"links": {"mode": "include", "http_scheme": "mibrowser", "https_scheme": "mibrowsers", "domains": ["intranet.example"]},
+ "attachments": {"unmanaged": {"default": "block"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tr.Enabled || tr.Links == nil || tr.Links.Mode != "include" || tr.Attachments.Unmanaged.Default != "block" || !tr.SMIMEPassThrough {
+		t.Errorf("%+v", tr)
+	}
+	_, err = ParseTransforms("push", []byte(`{"links": {"mode": "sometimes"}}`))
+	if err == nil || !strings.Contains(err.Error(), `push:1:`) || !strings.Contains(err.Error(), "transforms.links.mode") {
+		t.Errorf("error %v", err)
+	}
+}

@@ -182,3 +182,19 @@ func (p *parser) attachmentSet(n *yaml.Node, field string) AttachmentSet {
 	})
 	return s
 }
+
+// ParseTransforms parses an email security document: a transforms section
+// on its own, as YAML or JSON (device management pushes it as JSON). name
+// is used in problem reports. A non-nil error is an *Error.
+func ParseTransforms(name string, data []byte) (Transforms, error) {
+	p := &parser{file: name}
+	root, ok := p.document(data)
+	if !ok {
+		return Transforms{}, p.err()
+	}
+	t := p.transforms(root, "transforms")
+	if len(p.problems) > 0 {
+		return Transforms{}, p.err()
+	}
+	return t, nil
+}

@@ -128,6 +128,12 @@
 //	POST   /v1/devices/bulk   body: change                             → 200 Result
 //	PUT    /v1/policy         body: policy document                    → 200 Result
 //	GET    /v1/policy         the stored policy document               → 200, or 404
+//	PUT    /v1/transforms     body: email security document (the config
+//	                          file's transforms section as JSON), checked
+//	                          by PushOptions.Transforms, stored, put in
+//	                          force                                    → 200, or 400
+//	GET    /v1/transforms     the stored document                      → 200, or 404
+//	DELETE /v1/transforms     removes it                               → 200
 //
 // {id} is path-escaped (a '/' in a device ID is %2F). Bodies must be
 // Content-Type application/json (else 415) and at most

@@ -39,6 +39,9 @@ type PushOptions struct {
 	// Logger receives one line per change applied and per refused
 	// request. Default slog.Default().
 	Logger *slog.Logger
+	// Transforms takes the email security document on /v1/transforms.
+	// Default: none, and the route answers 404.
+	Transforms TransformsHook
 }
 
 // NewPushHandler returns the HTTP API through which device management
@@ -160,6 +163,8 @@ func allowed(u *url.URL) string {
 	switch p := u.EscapedPath(); {
 	case p == pathPolicy:
 		return "GET, PUT"
+	case p == pathTransforms:
+		return "GET, PUT, DELETE"
 	case p == pathBulk:
 		return "POST, GET, PUT, DELETE"
 	default:
@@ -178,6 +183,8 @@ func (h *pushHandler) route(w http.ResponseWriter, r *http.Request) (any, error)
 			return h.getPolicy()
 		}
 		return nil, errorf(http.StatusMethodNotAllowed, "method %s not allowed on %s", r.Method, pathPolicy)
+	case p == pathTransforms:
+		return h.transforms(w, r)
 	case p == pathBulk && r.Method == http.MethodPost:
 		return h.bulk(w, r)
 	case strings.HasPrefix(p, pathDevices):

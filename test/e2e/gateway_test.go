@@ -135,13 +135,23 @@ func (l *lab) easSync(src netip.Addr, deviceID, user string, timeout time.Durati
 	return res, err
 }
 
-// push sends one request to the push API from inside the server namespace.
+// push sends one request to the push API from inside the server
+// namespace; it must succeed.
 func (l *lab) push(t *testing.T, method, path string, body any) {
+	t.Helper()
+	if code := l.pushStatus(t, method, path, body); code != http.StatusOK {
+		t.Fatalf("push %s %s: %d", method, path, code)
+	}
+}
+
+// pushStatus sends one request to the push API and returns its status.
+func (l *lab) pushStatus(t *testing.T, method, path string, body any) int {
 	t.Helper()
 	b, err := json.Marshal(body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var code int
 	err = l.server.Do(func() error {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", pushPort), passTimeout)
 		if err != nil {
@@ -160,15 +170,14 @@ func (l *lab) push(t *testing.T, method, path string, body any) {
 			return err
 		}
 		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, out)
-		}
+		io.Copy(io.Discard, resp.Body)
+		code = resp.StatusCode
 		return nil
 	})
 	if err != nil {
 		t.Fatalf("push: %v", err)
 	}
+	return code
 }
 
 func gatewayConfig(t *testing.T) string {
@@ -282,6 +291,25 @@ func TestGatewayEndToEnd(t *testing.T) {
 		a.cliJSON(t, &pv, "policy", "show")
 		if pv.Source != "config" || pv.Revision != "e2e" || pv.Records != 2 {
 			t.Errorf("policy show: %+v", pv)
+		}
+	})
+	t.Run("email security pushed by device management", func(t *testing.T) {
+		if code := l.pushStatus(t, http.MethodPut, "/v1/transforms", map[string]any{"links": map[string]any{"mode": "sometimes"}}); code != http.StatusBadRequest {
+			t.Errorf("a bad document: %d, want 400", code)
+		}
+		l.push(t, http.MethodPut, "/v1/transforms", map[string]any{
+			"links": map[string]any{"mode": "all", "http_scheme": "mibrowser", "https_scheme": "mibrowsers"}})
+		var pv daemon.PolicyView
+		a.cliJSON(t, &pv, "policy", "show")
+		if pv.TransformsSource != "device-management" || !strings.Contains(pv.Transforms, "mibrowsers") {
+			t.Errorf("policy show after the push: %q from %q", pv.Transforms, pv.TransformsSource)
+		}
+		// Stored: it survives a restart.
+		a.stop(t, syscall.SIGTERM)
+		a.start(t, a.bin)
+		a.cliJSON(t, &pv, "policy", "show")
+		if pv.TransformsSource != "device-management" {
+			t.Errorf("after a restart: transforms from %q", pv.TransformsSource)
 		}
 	})
 	t.Run("CSV import", func(t *testing.T) {

@@ -290,8 +290,13 @@ func (d *Daemon) showPolicy(*http.Request) (any, error) {
 	pol := g.policy()
 	cfg := d.cfgSnapshot()
 	v.AllowMailIfNoPolicy = cfg.Devices.AllowMailIfNoPolicy
-	if cfg.Transforms.Enabled {
-		v.Transforms = string(config.MarshalTransforms(cfg.Transforms))
+	switch doc, _ := g.db.Transforms(); {
+	case cfg.Transforms.Enabled:
+		v.Transforms, v.TransformsSource = string(config.MarshalTransforms(cfg.Transforms)), "config"
+	case doc != nil && g.transforms.Load() != nil:
+		if t, err := config.ParseTransforms("transforms", doc); err == nil {
+			v.Transforms, v.TransformsSource = string(config.MarshalTransforms(t)), "device-management"
+		}
 	}
 	if pol.Loaded() {
 		c := pol.Config()

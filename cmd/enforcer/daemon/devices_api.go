@@ -95,6 +95,8 @@ type PolicyView struct {
 	// Transforms is the email security in force, as a transforms section;
 	// "" when off.
 	Transforms string `json:"transforms,omitempty"`
+	// TransformsSource is "config" or "device-management".
+	TransformsSource string `json:"transforms_source,omitempty"`
 }
 
 // LogSettings are the run-time log settings.

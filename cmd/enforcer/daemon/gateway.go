@@ -44,8 +44,11 @@ type gateway struct {
 	// when the file names none (the synced policy is in force).
 	filePolicy atomic.Pointer[device.Policy]
 	// transforms is the email security in force; nil: none. Reloaded
-	// live.
-	transforms atomic.Pointer[transform.Rules]
+	// live, from the file or from device management.
+	transforms     atomic.Pointer[transform.Rules]
+	tmu            sync.Mutex // serialises setTransforms; guards the two below
+	fileTransforms config.Transforms
+	stateDir       string
 
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -173,18 +176,74 @@ func (g *gateway) setFilePolicy(c *device.Config) error {
 	return nil
 }
 
-// setTransforms compiles the transforms section and puts it in force: the
-// next request that carries mail uses it.
+// setTransforms puts the email security in force: the config file's
+// transforms section when it is enabled, else the document device
+// management pushed (stored in the device database), else none. The next
+// request that carries mail uses it.
 func (g *gateway) setTransforms(cfg *config.Config) error {
-	r, err := buildTransforms(cfg)
+	g.tmu.Lock()
+	defer g.tmu.Unlock()
+	g.fileTransforms, g.stateDir = cfg.Transforms, cfg.StateDir
+	t, source := cfg.Transforms, "config"
+	if !t.Enabled {
+		doc, err := g.db.Transforms()
+		if err != nil {
+			return err
+		}
+		if doc == nil {
+			g.transforms.Store(nil)
+			return nil
+		}
+		if t, err = config.ParseTransforms("the pushed transforms document", doc); err != nil {
+			// Checked when it was pushed; a later version of the
+			// gateway may read it differently. Keep mail flowing under
+			// no transforms rather than refuse to start, and say so.
+			g.log.Error("the stored email security document no longer applies; no transforms in force", "error", err)
+			g.transforms.Store(nil)
+			return nil
+		}
+		source = "device management"
+	}
+	r, err := buildTransforms(t, cfg.StateDir)
 	if err != nil {
 		return err
 	}
 	if r != nil {
 		r.ShareMemory(g.transforms.Load())
+		g.log.Info("email transforms in force", "source", source, "links", r.Links != nil,
+			"attachments", r.Attachments != nil, "classification", r.Classifier != nil)
 	}
 	g.transforms.Store(r)
 	return nil
+}
+
+// transformsHook takes the document device management pushes.
+func (g *gateway) transformsHook() devicesync.TransformsHook {
+	return devicesync.TransformsHook{
+		Check: func(doc []byte) error {
+			t, err := config.ParseTransforms("transforms", doc)
+			if err != nil {
+				return err
+			}
+			g.tmu.Lock()
+			dir := g.stateDir
+			g.tmu.Unlock()
+			_, err = buildTransforms(t, dir)
+			return err
+		},
+		Apply: func([]byte) {
+			g.tmu.Lock()
+			file, dir := g.fileTransforms, g.stateDir
+			g.tmu.Unlock()
+			if file.Enabled {
+				g.log.Warn("an email security document was pushed; the config file's transforms section stays in force")
+				return
+			}
+			if err := g.setTransforms(&config.Config{Transforms: file, StateDir: dir}); err != nil {
+				g.log.Error("the pushed email security document could not be put in force", "error", err)
+			}
+		},
+	}
 }
 
 func (g *gateway) run(name string, f func() error) {
@@ -214,7 +273,7 @@ func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("devices.push.token_file: %w", err)
 	}
-	h := devicesync.NewPushHandler(g.db, g.store, devicesync.PushOptions{Tokens: [][]byte{token}, Logger: g.log.With("component", "push")})
+	h := devicesync.NewPushHandler(g.db, g.store, devicesync.PushOptions{Tokens: [][]byte{token}, Logger: g.log.With("component", "push"), Transforms: g.transformsHook()})
 	l, err := net.Listen("tcp", push.Listen)
 	if err != nil {
 		return fmt.Errorf("devices.push.listen %s: %w", push.Listen, err)

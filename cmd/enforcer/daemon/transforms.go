@@ -16,9 +16,8 @@ import (
 // directory.
 const AttachmentKeyFile = "attachment.key"
 
-// buildTransforms compiles the transforms section; nil when it is off.
-func buildTransforms(cfg *config.Config) (*transform.Rules, error) {
-	t := cfg.Transforms
+// buildTransforms compiles a transforms section; nil when it is off.
+func buildTransforms(t config.Transforms, stateDir string) (*transform.Rules, error) {
 	if !t.Enabled {
 		return nil, nil
 	}
@@ -61,7 +60,7 @@ func buildTransforms(cfg *config.Config) (*transform.Rules, error) {
 		r.Attachments = pol
 		keyFile := a.KeyFile
 		if keyFile == "" {
-			keyFile = filepath.Join(cfg.StateDir, AttachmentKeyFile)
+			keyFile = filepath.Join(stateDir, AttachmentKeyFile)
 		}
 		if r.Master, err = attach.LoadOrCreateMaster(keyFile); err != nil {
 			return nil, fmt.Errorf("transforms.attachments.key_file: %w", err)
