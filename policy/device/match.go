@@ -79,6 +79,15 @@ func trimSpace(s string) string {
 // equalFoldTrim compares a user-typed name with a canonical one.
 func equalFoldTrim(s, name string) bool { return strings.EqualFold(trimSpace(s), name) }
 
+// Match reports whether value matches pattern as this package matches
+// list entries and rule queries: without regard to case and surrounding
+// white space, '*' any run of characters (none included), '?' one
+// character. Other packages use it so that every pattern an operator
+// writes means the same thing.
+func Match(pattern, value string) bool {
+	return globMatch(foldString(pattern), fold(nil, value))
+}
+
 // hasWildcard reports whether a pattern uses '*' or '?'.
 func hasWildcard(p string) bool { return strings.ContainsAny(p, "*?") }
 

@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -149,5 +150,22 @@ func TestParseNames(t *testing.T) {
 	}
 	if _, err := ParseCharacteristic("XMSWLHeader"); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("ParseCharacteristic(XMSWLHeader) = %v", err)
+	}
+}
+
+func TestMatchExported(t *testing.T) {
+	for _, tc := range []struct {
+		p, s string
+		want bool
+	}{
+		{"", "", true}, {"*", "", true}, {"a", "", false}, {"", "a", false},
+		{"boxer", "boxer", true}, {"boxer", "boxers", false},
+		{"box*", "boxer", true}, {"*er", "boxer", true}, {"b*x*r", "boxer", true}, {"b*x*z", "boxer", false},
+		{"b?xer", "boxer", true}, {"b?xer", "bxer", false}, {"caf?", "café", true}, {"a*a*a*b", strings.Repeat("a", 200), false},
+		{"BOX*", "boxer", true}, {" boxer ", "Boxer", true},
+	} {
+		if got := Match(tc.p, tc.s); got != tc.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)
+		}
 	}
 }

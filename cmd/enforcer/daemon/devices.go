@@ -196,35 +196,17 @@ func (d *Daemon) listDevices(r *http.Request) (any, error) {
 	return out, nil
 }
 
-// glob matches s against pattern ('*', '?'), ignoring case; "" matches all.
+// glob matches s against pattern as device policies match ('*', '?',
+// ignoring case); a pattern without wildcards matches any value that
+// contains it; "" matches all.
 func glob(pattern, s string) bool {
-	if pattern == "" {
+	switch {
+	case pattern == "":
 		return true
+	case !strings.ContainsAny(pattern, "*?"):
+		return strings.Contains(device.Fold(s), device.Fold(pattern))
 	}
-	p, v := strings.ToLower(pattern), strings.ToLower(s)
-	if !strings.ContainsAny(p, "*?") {
-		return p == v || strings.Contains(v, p)
-	}
-	// Iterative wildcard match with backtracking to the last '*'.
-	pi, vi, star, mark := 0, 0, -1, 0
-	for vi < len(v) {
-		switch {
-		case pi < len(p) && (p[pi] == '?' || p[pi] == v[vi]):
-			pi, vi = pi+1, vi+1
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, vi
-			pi++
-		case star >= 0:
-			pi, mark = star+1, mark+1
-			vi = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
+	return device.Match(pattern, s)
 }
 
 func (d *Daemon) showDevice(r *http.Request) (any, error) {

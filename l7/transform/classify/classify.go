@@ -21,6 +21,8 @@ import (
 	"strings"
 	"text/template"
 	"unicode/utf8"
+
+	"github.com/mailgate/enforcer/policy/device"
 )
 
 // ErrInvalidConfig is wrapped by every error of [New], [ParseAction] and
@@ -370,7 +372,7 @@ func (c *Classifier) Decide(tags []string, userAgent string) Decision {
 		}
 		if !folded {
 			ua = strings.ToLower(strings.TrimSpace(userAgent))
-			product = productName(ua)
+			product = device.Identity{UserAgent: ua}.MailClient()
 			folded = true
 		}
 		act := r.others
@@ -389,61 +391,11 @@ func (c *Classifier) Decide(tags []string, userAgent string) Decision {
 
 func (r *rule) approves(ua, product string) bool {
 	for _, p := range r.clients {
-		if match(p, product) || match(p, ua) {
+		if device.Match(p, product) || device.Match(p, ua) {
 			return true
 		}
 	}
 	return false
-}
-
-// productName returns a User-Agent's product name: up to its first '/'
-// or space.
-func productName(ua string) string {
-	if i := strings.IndexAny(ua, "/ "); i >= 0 {
-		return ua[:i]
-	}
-	return ua
-}
-
-// match reports whether s matches pattern p: '*' matches any run of
-// characters, none included, '?' one character (a UTF-8 sequence, or one
-// byte of invalid UTF-8); anything else matches itself. It backtracks only
-// to the last '*', so it takes at most len(p)*len(s) steps.
-func match(p, s string) bool {
-	pi, si := 0, 0
-	star, resume := -1, 0
-	for si < len(s) {
-		if pi < len(p) {
-			switch p[pi] {
-			case '*':
-				star, resume = pi, si
-				pi++
-				continue
-			case '?':
-				_, n := utf8.DecodeRuneInString(s[si:])
-				pi++
-				si += n
-				continue
-			default:
-				if p[pi] == s[si] {
-					pi++
-					si++
-					continue
-				}
-			}
-		}
-		if star < 0 {
-			return false
-		}
-		// Let the last '*' take one more character and try again.
-		_, n := utf8.DecodeRuneInString(s[resume:])
-		resume += n
-		pi, si = star+1, resume
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
 }
 
 type noticeData struct {
@@ -455,7 +407,7 @@ type noticeData struct {
 // UTF-8 replaced with U+FFFD and control characters with spaces, so the
 // notice is one clean line of it whatever the sender wrote.
 func (c *Classifier) Notice(d Decision, subject, userAgent string) []byte {
-	client := productName(strings.TrimSpace(userAgent))
+	client := device.Identity{UserAgent: userAgent}.MailClient()
 	if client == "" {
 		client = "unknown"
 	}

@@ -113,22 +113,6 @@ func TestDecide(t *testing.T) {
 	}
 }
 
-func TestMatch(t *testing.T) {
-	for _, tc := range []struct {
-		p, s string
-		want bool
-	}{
-		{"", "", true}, {"*", "", true}, {"a", "", false}, {"", "a", false},
-		{"boxer", "boxer", true}, {"boxer", "boxers", false},
-		{"box*", "boxer", true}, {"*er", "boxer", true}, {"b*x*r", "boxer", true}, {"b*x*z", "boxer", false},
-		{"b?xer", "boxer", true}, {"b?xer", "bxer", false}, {"caf?", "café", true}, {"a*a*a*b", strings.Repeat("a", 200), false},
-	} {
-		if got := match(tc.p, tc.s); got != tc.want {
-			t.Errorf("match(%q, %q) = %v, want %v", tc.p, tc.s, got, tc.want)
-		}
-	}
-}
-
 func TestNotice(t *testing.T) {
 	c := mustNew(t, testConfig)
 	d := c.Decide([]string{"[CONFIDENTIAL]"}, "Apple-iPhone9C1/1602.56")
