@@ -1,20 +1,17 @@
 package devicesync
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/test/crashtest"
 )
 
 // crashChildEnv carries the database path to TestApplyChild.
@@ -94,7 +91,7 @@ func TestApplyChild(t *testing.T) {
 		fail(err)
 	}
 	rev, _ := strconv.ParseUint(c, 10, 64)
-	fmt.Printf("open %d\n", rev)
+	crashtest.Opened(os.Stdout, rev)
 	for r := rev + 1; ; r++ {
 		cur := strconv.FormatUint(r, 10)
 		res, err := db.Apply(st, crashChange(r), &cur)
@@ -105,7 +102,7 @@ func TestApplyChild(t *testing.T) {
 		if want := len(crashChange(r).Upsert); res.Upserted != want || res.Stale != 0 || res.Unchanged != 0 {
 			fail(fmt.Errorf("change %d: %+v, want %d upserted and nothing stale or unchanged", r, res, want))
 		}
-		fmt.Printf("committed %d\n", r)
+		crashtest.Committed(os.Stdout, r)
 	}
 }
 
@@ -133,7 +130,7 @@ func TestCrashSafety(t *testing.T) {
 		if !fromOpen {
 			delay = time.Duration(rng.Int64N(int64(5 * time.Millisecond)))
 		}
-		last := runCrashChild(t, path, fromOpen, delay)
+		last, _ := crashtest.Kill(t, "TestApplyChild", crashChildEnv, path, fromOpen, delay)
 		reported = max(reported, last)
 		rev := verifyCrashState(t, path, reported)
 		if rev > reported {
@@ -145,64 +142,6 @@ func TestCrashSafety(t *testing.T) {
 	if reported < crashKeep {
 		t.Errorf("only %d changes committed: the kills came too early to test deletions", reported)
 	}
-}
-
-// runCrashChild starts TestApplyChild, kills it after delay and returns
-// the last change it reported committed.
-func runCrashChild(t *testing.T, path string, fromOpen bool, delay time.Duration) uint64 {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestApplyChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	opened := make(chan struct{})
-	lines := make(chan uint64, 1)
-	go func() {
-		var last uint64
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "open "):
-				close(opened)
-			case strings.HasPrefix(line, "committed "):
-				if k, err := strconv.ParseUint(strings.TrimPrefix(line, "committed "), 10, 64); err == nil {
-					last = k
-				}
-			}
-		}
-		lines <- last
-	}()
-	if fromOpen {
-		select {
-		case <-opened:
-		case <-lines:
-			cmd.Wait()
-			t.Fatalf("child ended before opening the database; stderr:\n%s", stderr.String())
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child did not open the database within 10s; stderr:\n%s", stderr.String())
-		}
-	}
-	time.Sleep(delay) // when to kill is the random variable, not a synchronisation
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	last := <-lines
-	err = cmd.Wait()
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended by itself (%v), not by our SIGKILL; stderr:\n%s", err, stderr.String())
-	}
-	return last
 }
 
 // verifyCrashState reopens the file and checks that it holds exactly the

@@ -1,18 +1,16 @@
 package store
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailgate/enforcer/test/crashtest"
 )
 
 // crashChildEnv carries the state directory to TestStoreChild.
@@ -126,12 +124,12 @@ func TestStoreChild(t *testing.T) {
 	if err != nil {
 		fail(err)
 	}
-	fmt.Printf("open %d\n", rev)
+	crashtest.Opened(os.Stdout, rev)
 	for r := rev + 1; ; r++ {
 		if err := applyCrashChange(s, r); err != nil {
 			fail(err)
 		}
-		fmt.Printf("committed %d\n", r)
+		crashtest.Committed(os.Stdout, r)
 	}
 }
 
@@ -158,7 +156,7 @@ func TestCrashSafety(t *testing.T) {
 		if !fromOpen {
 			delay = time.Duration(rng.Int64N(int64(5 * time.Millisecond))) // the child takes about 3ms to open
 		}
-		last, opened := runCrashChild(t, dir, fromOpen, delay)
+		last, opened := crashtest.Kill(t, "TestStoreChild", crashChildEnv, dir, fromOpen, delay)
 		if !opened {
 			beforeOpen++
 		}
@@ -176,72 +174,6 @@ func TestCrashSafety(t *testing.T) {
 	if reported == 0 {
 		t.Error("no change was ever committed: the kills came too early to test anything")
 	}
-}
-
-// runCrashChild starts TestStoreChild, kills it after delay and returns
-// the last batch it reported committed (0 if none) and whether it got as
-// far as opening the store.
-func runCrashChild(t *testing.T, dir string, fromOpen bool, delay time.Duration) (last uint64, opened bool) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStoreChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-
-	openCh := make(chan struct{})
-	lines := make(chan uint64, 1)
-	go func() {
-		var last uint64
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case strings.HasPrefix(line, "open "):
-				close(openCh)
-			case strings.HasPrefix(line, "committed "):
-				if k, err := strconv.ParseUint(strings.TrimPrefix(line, "committed "), 10, 64); err == nil {
-					last = k
-				}
-			}
-		}
-		lines <- last
-	}()
-
-	if fromOpen {
-		select {
-		case <-openCh:
-		case <-lines:
-			cmd.Wait()
-			t.Fatalf("child ended before opening the store; stderr:\n%s", stderr.String())
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child did not open the store within 10s; stderr:\n%s", stderr.String())
-		}
-	}
-	time.Sleep(delay) // when to kill is the random variable, not a synchronisation
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	last = <-lines // EOF once the child is dead
-	err = cmd.Wait()
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child ended by itself (%v), not by our SIGKILL; stderr:\n%s", err, stderr.String())
-	}
-	select {
-	case <-openCh:
-		opened = true
-	default:
-	}
-	return last, opened
 }
 
 // verifyCrashState reopens the store and checks it against the changes:
