@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Form says which query form a request used.
@@ -196,6 +198,15 @@ func parsePlain(vals url.Values) (*Query, error) {
 func (q *Query) checkRequired() error {
 	if q.DeviceID == "" {
 		return fieldErr("DeviceId", ErrMissing, "")
+	}
+	// The device ID keys the device's record, its discovery entry and
+	// the JSON and CSV exports: bytes that are not text would be
+	// mangled there, and two devices could share one record.
+	if !utf8.ValidString(q.DeviceID) {
+		return fieldErr("DeviceId", ErrBadValue, "%q is not valid UTF-8", q.DeviceID)
+	}
+	if strings.IndexFunc(q.DeviceID, unicode.IsControl) >= 0 {
+		return fieldErr("DeviceId", ErrBadValue, "%q contains a control character", q.DeviceID)
 	}
 	if q.DeviceType == "" {
 		return fieldErr("DeviceType", ErrMissing, "")

@@ -114,6 +114,8 @@ func TestParseQueryErrors(t *testing.T) {
 		{"missing DeviceId", "Cmd=Sync&User=u&DeviceType=t", ErrMissing, "DeviceId"},
 		{"missing DeviceType", "Cmd=Sync&User=u&DeviceId=d", ErrMissing, "DeviceType"},
 		{"bad SaveInSent", "Cmd=SendMail&DeviceId=d&DeviceType=t&SaveInSent=yes", ErrBadValue, "SaveInSent"},
+		{"device id not UTF-8", "Cmd=Sync&DeviceId=%FE%FF&DeviceType=t", ErrBadValue, "DeviceId"},
+		{"device id control character", "Cmd=Sync&DeviceId=a%0Ab&DeviceType=t", ErrBadValue, "DeviceId"},
 		{"bad escape", "Cmd=Sync&User=%zz&DeviceId=d&DeviceType=t", ErrBadValue, "query"},
 		{"not base64", "hello world!", ErrBadBase64, "query"},
 		{"bad percent in base64", "jAAJ%zz", ErrBadBase64, "query"},

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -267,6 +268,12 @@ func checkID(id string) string {
 		return "empty; every record needs the device's EAS DeviceId"
 	case len(id) > MaxDeviceIDLen:
 		return fmt.Sprintf("longer than %d bytes", MaxDeviceIDLen)
+	case !utf8.ValidString(id):
+		// JSON and case folding would both turn the bad bytes into
+		// U+FFFD, so two different IDs could become one record.
+		return "not valid UTF-8; an EAS DeviceId is ASCII letters and digits"
+	case strings.IndexFunc(id, unicode.IsControl) >= 0:
+		return "contains a control character; an EAS DeviceId is ASCII letters and digits"
 	}
 	return ""
 }

@@ -35,6 +35,8 @@ func FuzzPushAPI(f *testing.F) {
 		{"GET", "/v1/policy", ""},
 		{"PATCH", "/v1/devices/x", `{}`},
 		{"PUT", "/v1/devices/%41%2f", `{"device_id":"a/"}`},
+		{"PUT", "/v1/devices/%FE%2f", `{}`},
+		{"PUT", "/v1/devices/%FF%2f", `{}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, []byte(s.body), true)

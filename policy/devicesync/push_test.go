@@ -84,6 +84,9 @@ func TestPushAPI(t *testing.T) {
 					t.Error("no record for a/b")
 				}
 			}},
+		{name: "device id not UTF-8", req: req{"PUT", "/v1/devices/%FE%2F", `{}`, nil}, wantStatus: 400, wantBody: `device id in path: not valid UTF-8`},
+		{name: "device id not UTF-8 in bulk", req: req{"POST", "/v1/devices/bulk", "{\"upsert\":[{\"device_id\":\"a\xff\"}]}", nil}, wantStatus: 400, wantBody: `not valid UTF-8`},
+		{name: "device id control character", req: req{"PUT", "/v1/devices/a%0Ab", `{}`, nil}, wantStatus: 400, wantBody: `device id in path: contains a control character`},
 		{name: "put device id mismatch", req: req{"PUT", "/v1/devices/a", `{"device_id":"b"}`, nil}, wantStatus: 400, wantBody: `device_id: \"b\" does not match \"a\"`},
 		{name: "unknown field", req: req{"PUT", "/v1/devices/a", `{"colour":"red"}`, nil}, wantStatus: 400, wantBody: `unknown field \"colour\"`},
 		{name: "wrong type", req: req{"PUT", "/v1/devices/a", `{"managed":"yes"}`, nil}, wantStatus: 400, wantBody: `field managed: JSON string where true or false was expected`},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailgate/enforcer/policy/device"
 )
@@ -252,7 +253,7 @@ type PageDoc struct {
 // decodeStrict decodes exactly one JSON value from r into v, refusing
 // unknown fields and trailing data, and names the field at fault.
 func decodeStrict(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(&utf8Reader{r: r})
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
@@ -264,6 +265,54 @@ func decodeStrict(r io.Reader, v any) error {
 		return errors.New("trailing data after the JSON value")
 	}
 	return nil
+}
+
+// errNotUTF8 refuses a body that is not UTF-8 (RFC 8259 section 8.1).
+// encoding/json would quietly turn the bad bytes into U+FFFD, so two
+// device IDs in some legacy charset could become one record.
+var errNotUTF8 = errors.New("body is not valid UTF-8; JSON must be UTF-8 (RFC 8259)")
+
+// utf8Reader passes r through, failing at the first byte sequence that is
+// not UTF-8. A sequence cut by a read boundary is checked with the next.
+type utf8Reader struct {
+	r    io.Reader
+	buf  [4096]byte
+	out  []byte            // checked, not yet delivered
+	held [utf8.UTFMax]byte // an incomplete sequence that starts the next fill
+	nh   int               // bytes in held
+	err  error             // from r, returned once out is drained
+}
+
+func (u *utf8Reader) Read(p []byte) (int, error) {
+	for len(u.out) == 0 {
+		if u.err != nil {
+			return 0, u.err
+		}
+		copy(u.buf[:], u.held[:u.nh])
+		n, err := u.r.Read(u.buf[u.nh:])
+		n += u.nh
+		keep := 0
+		if err == nil {
+			// Hold back a last sequence the next read may complete.
+			for i := n - 1; i >= 0 && i > n-utf8.UTFMax; i-- {
+				if utf8.RuneStart(u.buf[i]) {
+					if !utf8.FullRune(u.buf[i:n]) {
+						keep = n - i
+					}
+					break
+				}
+			}
+		}
+		if !utf8.Valid(u.buf[:n-keep]) {
+			u.out, u.err = nil, errNotUTF8
+			return 0, u.err
+		}
+		u.out, u.err = u.buf[:n-keep], err
+		u.nh = copy(u.held[:], u.buf[n-keep:n])
+	}
+	n := copy(p, u.out)
+	u.out = u.out[n:]
+	return n, nil
 }
 
 // jsonProblem rewords encoding/json's errors for an API client: Go type
