@@ -58,12 +58,15 @@
 // # Wire format
 //
 // JSON, UTF-8, snake_case. Unknown fields are refused, naming the field;
-// times are RFC 3339 ("2024-05-01T12:00:00Z", fractions allowed).
+// times are RFC 3339 ("2024-05-01T12:00:00Z", fractions allowed). A body
+// that is not valid UTF-8 is refused whole (encoding/json would turn the
+// bad bytes into U+FFFD and could merge two device IDs), and a device ID
+// may hold no control characters.
 //
 // Device record:
 //
 //	{
-//	  "device_id":     "ApplDNPXK3",   required; compared without regard to case; at most 256 bytes
+//	  "device_id":     "ApplDNPXK3",   required; compared without regard to case; at most 256 bytes of text
 //	  "user":          "CONTOSO\\jane", or "jane@contoso.com"; omitted: any user
 //	  "managed":       true,           enrolled in device management; default false
 //	  "compromised":   "yes",          "yes", "no" or omitted (not reported)
