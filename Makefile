@@ -54,7 +54,11 @@ FUZZ_TARGETS := \
 	./l7/transform/:FuzzWBXML \
 	./l7/transform/links/:FuzzRewrite \
 	./l7/transform/classify/:FuzzClassify \
-	./l7/transform/mime/:FuzzTransform
+	./l7/transform/mime/:FuzzTransform \
+	./l7/transform/links/:FuzzReadDomainsCSV \
+	./l7/transform/attach/:FuzzDecrypter \
+	./policy/device/:FuzzReadCSV \
+	./geoip/update/:FuzzLoadConfig
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -2,6 +2,8 @@ package links
 
 import (
 	"bytes"
+	"errors"
+	"strings"
 	"testing"
 )
 
@@ -89,6 +91,50 @@ func FuzzRewrite(f *testing.F) {
 			if again, n2 := run(out); n2 != 0 || !bytes.Equal(again, out) {
 				t.Fatalf("%s: second pass rewrote %d more:\n in  %q\n out %q\n out2 %q", kind, n2, src, out, again)
 			}
+		}
+	})
+}
+
+// FuzzReadDomainsCSV feeds arbitrary files to the domain list loader: it
+// must never panic, every refusal must name the file, and what it accepts
+// must be normalized, free of duplicates, and accepted by New.
+func FuzzReadDomainsCSV(f *testing.F) {
+	for _, s := range []string{
+		"domain\nexample.com\n*.Contoso.COM.\n",
+		"\uFEFFdomain,comment\n'intranet.test,x\n# note\n\n192.0.2.1\n",
+		"example.com\nexample.com\n[2001:db8::1]\n",
+		"domain\n\"a,b\"\n",
+		"domain\nhttps://x/\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		domains, err := ReadDomainsCSV(bytes.NewReader(in), "in.csv")
+		if err != nil {
+			if !strings.Contains(err.Error(), "in.csv") || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("error does not name the file or wrap ErrInvalidConfig: %v", err)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, d := range domains {
+			n, a, err := normalizeDomain(d)
+			if a.IsValid() {
+				n = a.String()
+			}
+			if err != nil || n != d {
+				t.Fatalf("domain %q comes back not normalized (%q, %v)", d, n, err)
+			}
+			if seen[d] {
+				t.Fatalf("domain %q twice", d)
+			}
+			seen[d] = true
+		}
+		if len(domains) == 0 {
+			return // an empty list is the config's own error to report
+		}
+		if _, err := New(Config{Mode: Include, Domains: domains}); err != nil {
+			t.Fatalf("New refuses what ReadDomainsCSV accepted: %v", err)
 		}
 	})
 }
