@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/geoip/update"
 )
@@ -160,13 +162,18 @@ than the installed one; the previous file is kept as NAME.mmdb.prev for
 rollback (rename it back, then reload). A second run while one holds the
 lock fails at once.
 
+When a database changed, a running enforcer daemon is told to reload over
+its admin socket (--socket, else admin.socket of --config); no daemon
+running is fine, a daemon that refuses the new database is an error (it
+keeps the database it had). --no-reload leaves the daemon alone.
+
 Exit status: 0 on success, 1 on error, and --unchanged-exit-code (if set)
 when the run succeeded without changing any database, so that cron can act
 on real changes only.`,
 	examples: []example{
 		{"Update with /etc/GeoIP.conf, silent unless something fails (for cron)", "enforcer geoip update"},
 		{"Use another file and directory, and say what happens", "enforcer geoip update -f /etc/enforcer/GeoIP.conf -d /var/lib/enforcer -v"},
-		{"Reload the daemon only when a database changed", "enforcer geoip update --post-update-command 'systemctl reload enforcer'"},
+		{"Run a command of your own when a database changed", "enforcer geoip update --post-update-command 'logger geoip updated'"},
 		{"Let a script tell changes (0) from no change (3) and errors (1)", "enforcer geoip update --unchanged-exit-code 3"},
 	},
 	flags: func(fs *pflag.FlagSet) runFunc {
@@ -175,7 +182,9 @@ on real changes only.`,
 		fs.StringVarP(&o.databaseDirectory, "database-directory", "d", "", "install databases in `DIR`, over DatabaseDirectory and GEOIPUPDATE_DB_DIR")
 		fs.BoolVarP(&o.verbose, "verbose", "v", false, "log each step to stderr")
 		fs.IntVar(&o.unchangedExitCode, "unchanged-exit-code", 0, "exit with `CODE` (2-125) when nothing changed; 0 keeps the usual 0")
-		fs.StringVar(&o.postUpdateCommand, "post-update-command", "", "run `CMD` with /bin/sh -c after a database changed (e.g. to reload the daemon)")
+		fs.StringVar(&o.postUpdateCommand, "post-update-command", "", "run `CMD` with /bin/sh -c after a database changed")
+		fs.BoolVar(&o.noReload, "no-reload", false, "do not ask a running enforcer daemon to reload after a database changed")
+		o.daemon = targetFlags(fs)
 		return func(ctx context.Context, e *env, args []string) error {
 			o.configFileSet = fs.Changed("config-file")
 			if len(args) > 0 {
@@ -193,6 +202,8 @@ type updateOptions struct {
 	verbose           bool
 	unchangedExitCode int
 	postUpdateCommand string
+	noReload          bool
+	daemon            target
 }
 
 func geoipUpdate(ctx context.Context, e *env, o updateOptions) error {
@@ -230,6 +241,11 @@ func geoipUpdate(ctx context.Context, e *env, o updateOptions) error {
 			runErr = errors.Join(runErr, err)
 		}
 	}
+	if len(changed) > 0 && !o.noReload {
+		if err := reloadAfterUpdate(ctx, o.daemon, log); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
 	if runErr != nil {
 		return fmt.Errorf("geoip update: %w", runErr)
 	}
@@ -237,4 +253,21 @@ func geoipUpdate(ctx context.Context, e *env, o updateOptions) error {
 		return exitCode(o.unchangedExitCode)
 	}
 	return nil
+}
+
+// reloadAfterUpdate asks a running daemon to re-read its database after
+// one changed. No daemon is not an error (the next start reads the new
+// file); a daemon that refuses the new database keeps the one it has, and
+// the run fails so that cron reports it.
+func reloadAfterUpdate(ctx context.Context, t target, log *slog.Logger) error {
+	err := t.do(ctx, http.MethodPost, daemon.PathReload, nil, nil, nil)
+	switch {
+	case err == nil:
+		log.Info("the enforcer daemon reloaded")
+		return nil
+	case errors.Is(err, daemon.ErrNotRunning):
+		log.Info("no enforcer daemon running: nothing to reload", "detail", err)
+		return nil
+	}
+	return fmt.Errorf("the databases were installed, but the daemon did not reload (it keeps the database it had): %w; fix it, then run `enforcer reload`", err)
 }

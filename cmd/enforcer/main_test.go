@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -16,11 +17,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
 	"github.com/mailgate/enforcer/geoip/geoiptest"
 )
 
@@ -232,7 +235,31 @@ func TestGeoIPUpdate(t *testing.T) {
 	}
 	hookOut := filepath.Join(t.TempDir(), "hook")
 	vars := map[string]string{"GEOIPUPDATE_HOST": ts.URL}
-	args := []string{"geoip", "update", "-f", conf, "-d", dir, "--unchanged-exit-code", "3",
+	// A stand-in daemon on its admin socket counts reloads; refuse makes
+	// it refuse them as a daemon does a database it cannot use.
+	sock := filepath.Join(t.TempDir(), "admin.sock")
+	var reloads atomic.Int32
+	var refuse atomic.Bool
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != daemon.PathReload {
+			http.NotFound(w, r)
+			return
+		}
+		if refuse.Load() {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"geoip: database has no country data"}`)
+			return
+		}
+		reloads.Add(1)
+		fmt.Fprint(w, `{}`)
+	})}
+	go fake.Serve(ln)
+	t.Cleanup(func() { fake.Close() })
+	args := []string{"geoip", "update", "-f", conf, "-d", dir, "--unchanged-exit-code", "3", "--socket", sock,
 		"--post-update-command", "echo \"$ENFORCER_UPDATED_EDITIONS\" >> " + hookOut}
 
 	// First run: installs the database, runs the hook, exits 0 silently.
@@ -262,10 +289,33 @@ func TestGeoIPUpdate(t *testing.T) {
 		t.Errorf("hook ran with %q (%v), want once with GeoLite2-Country", hook, err)
 	}
 
+	if n := reloads.Load(); n != 1 {
+		t.Errorf("the daemon was told to reload %d times, want once (after the change only)", n)
+	}
+
 	// Verbose says what happened, on stderr.
-	_, errOut, status = cli(t, vars, "geoip", "update", "-f", conf, "-d", dir, "-v")
+	_, errOut, status = cli(t, vars, "geoip", "update", "-f", conf, "-d", dir, "-v", "--socket", sock)
 	if status != 0 || !strings.Contains(errOut, "database is up to date") {
 		t.Errorf("verbose run: status %d, stderr %q", status, errOut)
+	}
+
+	// No daemon running: the install is all there is to do, silently.
+	_, errOut, status = cli(t, vars, "geoip", "update", "-f", conf, "-d", t.TempDir(), "--socket", filepath.Join(t.TempDir(), "none.sock"))
+	if status != 0 || errOut != "" {
+		t.Errorf("run without a daemon: status %d, stderr %q; want 0 and silence", status, errOut)
+	}
+	// --no-reload leaves the daemon alone.
+	_, errOut, status = cli(t, vars, "geoip", "update", "-f", conf, "-d", t.TempDir(), "--socket", sock, "--no-reload")
+	if status != 0 || errOut != "" || reloads.Load() != 1 {
+		t.Errorf("--no-reload: status %d, stderr %q, %d reloads; want 0, silence, still 1", status, errOut, reloads.Load())
+	}
+	// A daemon that refuses the new database fails the run, saying the
+	// file is installed and the daemon kept its own.
+	refuse.Store(true)
+	_, errOut, status = cli(t, vars, "geoip", "update", "-f", conf, "-d", t.TempDir(), "--socket", sock)
+	if status != 1 || !strings.Contains(errOut, "the databases were installed, but the daemon did not reload") ||
+		!strings.Contains(errOut, "no country data") {
+		t.Errorf("refused reload: status %d, stderr %q", status, errOut)
 	}
 }
 

@@ -15,9 +15,8 @@ import (
 const HookTimeout = 2 * time.Minute
 
 // RunHook runs command with /bin/sh -c after a run that changed editions,
-// to tell the running daemon to reload. Until the daemon's control socket
-// exists this is how a reload is wired, e.g.
-// --post-update-command 'systemctl reload enforcer'. The command gets the
+// for whatever else an operator wants done then (the enforcer daemon
+// itself is told to reload over its admin socket by the CLI). The command gets the
 // environment plus ENFORCER_UPDATED_EDITIONS (space-separated edition IDs)
 // and ENFORCER_UPDATED_FILES (space-separated paths); its output goes to
 // stdout and stderr.
