@@ -15,13 +15,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"mime"
 	"net/textproto"
 	"slices"
 	"strings"
 	"text/template"
 	"unicode/utf8"
 
+	"github.com/mailgate/enforcer/l7/transform/mime"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -271,7 +271,7 @@ func (c *Classifier) Tags(subject string, header map[string][]string) []string {
 		tags = append(tags, t)
 	}
 	if len(c.markers) > 0 && subject != "" {
-		lower := strings.ToLower(decodeWords(subject))
+		lower := strings.ToLower(mime.DecodeWords(subject))
 		for _, m := range c.markers {
 			if strings.Contains(lower, m.lower) {
 				add(m.text)
@@ -316,22 +316,7 @@ func headerTag(v string) string {
 	if len(v) > maxValue {
 		v = v[:maxValue]
 	}
-	return strings.Join(strings.Fields(decodeWords(v)), " ")
-}
-
-var wordDecoder mime.WordDecoder
-
-// decodeWords decodes RFC 2047 encoded words, leaving s as it is when it
-// has none or they cannot be decoded (an unknown charset).
-func decodeWords(s string) string {
-	if !strings.Contains(s, "=?") {
-		return s
-	}
-	d, err := wordDecoder.DecodeHeader(s)
-	if err != nil {
-		return s
-	}
-	return d
+	return strings.Join(strings.Fields(mime.DecodeWords(v)), " ")
 }
 
 // Decision is the outcome of [Classifier.Decide].
@@ -411,7 +396,7 @@ func (c *Classifier) Notice(d Decision, subject, userAgent string) []byte {
 	if client == "" {
 		client = "unknown"
 	}
-	data := noticeData{Tag: clean(d.Tag), Subject: clean(decodeWords(subject)), Client: clean(client)}
+	data := noticeData{Tag: clean(d.Tag), Subject: clean(mime.DecodeWords(subject)), Client: clean(client)}
 	var b bytes.Buffer
 	if err := c.tmpl.Execute(&b, data); err != nil {
 		// New ran the template once, so this takes a template that fails

@@ -51,6 +51,8 @@ func TestTags(t *testing.T) {
 		{"encoded subject", "=?utf-8?q?=5BConfidential=5D_Plan?=", nil, []string{"[CONFIDENTIAL]"}},
 		{"invalid utf-8 subject", "\xff[CONFIDENTIAL\xfe]", nil, nil},
 		{"header", "x", textproto.MIMEHeader{"X-Classification": {"  Internal "}}, []string{"Internal"}},
+		{"windows-1252 encoded subject", "=?windows-1252?q?=93Vertraulich-=E4=94_[vertraulich-=C4]?=", nil, []string{"[VERTRAULICH-Ä]"}},
+		{"windows-1252 encoded header", "", textproto.MIMEHeader{"X-Classification": {"=?windows-1252?q?Stra=DFe_=80?="}}, []string{"Straße €"}},
 		{"folded and encoded header", "", textproto.MIMEHeader{"X-Classification": {"Highly\r\n  Restricted", "=?iso-8859-1?q?Vertraulich_=C4?="}}, []string{"Highly Restricted", "Vertraulich Ä"}},
 		{"prefix, name order", "", textproto.MIMEHeader{
 			"Msip_label_b_name":  {"Restricted"},

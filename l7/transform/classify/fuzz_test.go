@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/mailgate/enforcer/l7/transform/mime"
 )
 
 // FuzzClassify checks that Tags, Decide and Notice never panic, that a
@@ -36,7 +38,7 @@ func FuzzClassify(f *testing.F) {
 		if d.Rule >= 0 && !strings.EqualFold(d.Tag, strings.TrimSpace(testConfig.Rules[d.Rule].Tag)) {
 			t.Fatalf("decision %+v: tag is not the rule's", d)
 		}
-		if s := clean(decodeWords(subject)); !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n") {
+		if s := clean(mime.DecodeWords(subject)); !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n") {
 			t.Fatalf("subject for the notice: %q", s)
 		}
 		if n := c.Notice(d, subject, ua); !utf8.Valid(n) {

@@ -196,7 +196,10 @@ func mediaType(v string) (string, map[string]string) {
 // knows.
 var wordDecoder = &stdmime.WordDecoder{CharsetReader: charsetReader}
 
-func decodeWords(s string) string {
+// DecodeWords decodes the RFC 2047 encoded words of a header value, in any
+// charset this package reads; s comes back as it is when it has none or
+// they cannot be decoded.
+func DecodeWords(s string) string {
 	if !strings.Contains(s, "=?") {
 		return s
 	}

@@ -261,7 +261,7 @@ type part struct {
 func (p *part) names() []string {
 	var out []string
 	for _, n := range []string{p.dparams["filename"], p.params["name"]} {
-		n = decodeWords(n)
+		n = DecodeWords(n)
 		if n != "" && (len(out) == 0 || out[0] != n) {
 			out = append(out, n)
 		}
@@ -293,7 +293,7 @@ func (t *walker) entity(depth int, defType string) (term, error) {
 	}
 
 	if depth == 0 && t.o.Classify != nil {
-		if block, notice := t.o.Classify(decodeWords(h.get("subject")), h.mimeHeader()); block {
+		if block, notice := t.o.Classify(DecodeWords(h.get("subject")), h.mimeHeader()); block {
 			return t.blockMessage(p, notice)
 		}
 	}
