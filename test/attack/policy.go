@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -410,20 +411,10 @@ func (u u128) addr(is4 bool) netip.Addr {
 func (u u128) cmp(v u128) int {
 	switch {
 	case u.hi != v.hi:
-		return cmpU64(u.hi, v.hi)
+		return cmp.Compare(u.hi, v.hi)
 	default:
-		return cmpU64(u.lo, v.lo)
+		return cmp.Compare(u.lo, v.lo)
 	}
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (u u128) isMax() bool { return u.hi == ^uint64(0) && u.lo == ^uint64(0) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -46,7 +47,7 @@ func (r *report) at(m string, rate float64) (point, bool) {
 	if len(ps) == 0 {
 		return point{}, false
 	}
-	slices.SortFunc(ps, func(a, b point) int { return cmpFloat(efficiency(a), efficiency(b)) })
+	slices.SortFunc(ps, func(a, b point) int { return cmp.Compare(efficiency(a), efficiency(b)) })
 	return ps[len(ps)/2], true
 }
 
@@ -71,16 +72,6 @@ func efficiency(p point) float64 {
 		return p.dropped / p.protCores
 	}
 	return p.received / p.protCores
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func perCore(p point) float64 {
