@@ -67,9 +67,22 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 		if tx.plan = p.planFor(id, rec); tx.plan != nil {
 			tx.attachmentName = req.Query.AttachmentName
 			// A multipart ItemOperations answer would carry attachments
-			// outside the WBXML the walk reads; without the header the
-			// server sends them inline, where they are checked.
+			// outside the WBXML the walk reads; asked without the
+			// preference (the header, or the base64 query's Options bit)
+			// the server sends them inline, where they are checked.
 			r.Header.Del("MS-ASAcceptMultiPart")
+			if req.Query.Form == eas.FormBase64 && req.Query.AcceptMultiPart {
+				q := req.Query
+				q.AcceptMultiPart = false
+				enc, err := q.EncodeBase64()
+				if err != nil {
+					// It was decoded from these bytes: cannot happen.
+					tx.err = fmt.Errorf("re-encode the query without AcceptMultiPart: %w", err)
+					writeError(w, http.StatusInternalServerError, nil)
+					return
+				}
+				r.URL.RawQuery = enc
+			}
 			if req.Command == eas.GetAttachment && tx.plan.DownloadAction(tx.attachmentName, "") == attach.Block {
 				// Known blocked (by the listing or by name): refused
 				// without fetching it from the mail server.

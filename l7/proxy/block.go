@@ -129,6 +129,10 @@ func easStatus(d device.Decision) int {
 // 2.2.1.1.2.4).
 const WBXMLContentType = "application/vnd.ms-sync.wbxml"
 
+// MultipartContentType is the content type of a multipart ItemOperations
+// response ([MS-ASCMD] 2.2.2.9.1.1).
+const MultipartContentType = "application/vnd.ms-sync.multipart"
+
 // blockResponse is how the gateway answers a request it refuses.
 type blockResponse struct {
 	status     int

@@ -39,6 +39,10 @@ var (
 	// errClientBody: reading the client's request body failed (stalled
 	// past BodyIdleTimeout, or the connection broke).
 	errClientBody = errors.New("client request body")
+	// errMultipartUnderPlan: the mail server answered a request under a
+	// transform plan with a multipart response, whose parts the
+	// transforms cannot check; refused (502) rather than passed.
+	errMultipartUnderPlan = errors.New("multipart response to a request without the multipart preference: its attachments cannot be checked, refused")
 )
 
 // StatusClientClosed is logged (never sent) for a request whose client went

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 
@@ -74,8 +75,15 @@ func (p *Proxy) transformResponse(resp *http.Response, tx *txn) error {
 		}
 		return nil
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != WBXMLContentType {
-		return nil
+	switch mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt {
+	case WBXMLContentType:
+	case MultipartContentType:
+		// Asked without the multipart preference, the server answered
+		// with parts the walk cannot see into: fail closed.
+		resp.Body.Close()
+		return errMultipartUnderPlan
+	default:
+		return nil // no mail in it (an empty Sync, an error page)
 	}
 	// The response streams through the walk: a pipe between the
 	// transform, reading the mail server's body, and the copy to the

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/transform/links"
@@ -130,6 +133,69 @@ func TestTransforms(t *testing.T) {
 		}
 		if len(e.mail.requests()) != before {
 			t.Error("a download known to be blocked was fetched from the mail server")
+		}
+	})
+	t.Run("multipart preference dropped, multipart answer refused", func(t *testing.T) {
+		// The base64 query of a Sync from BYOD with Options bit 0x02
+		// (AcceptMultiPart), and the header form of the same wish.
+		q := eas.Query{Form: eas.FormBase64, Command: eas.Sync, Version: eas.V141, Locale: 0x0409,
+			DeviceID: "BYOD", DeviceType: "iPhone", User: "ann", AcceptMultiPart: true}
+		enc, err := q.EncodeBase64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		upstreamQuery := func(t *testing.T) (seen, *eas.Query) {
+			t.Helper()
+			got := e.mail.requests()
+			last := got[len(got)-1]
+			uq, err := eas.DecodeBase64Query(last.RawQuery)
+			if err != nil {
+				t.Fatalf("upstream query %q: %v", last.RawQuery, err)
+			}
+			return last, uq
+		}
+		for _, on := range []bool{false, true} {
+			if on {
+				active = rules
+			} else {
+				active = nil
+			}
+			req := e.easRequest(t, easReq{query: enc, user: "ann"})
+			req.Header.Set("MS-ASAcceptMultiPart", "T")
+			if res := do(t, req); res.Status != http.StatusOK {
+				t.Fatalf("transforms %v: status %d", on, res.Status)
+			}
+			last, uq := upstreamQuery(t)
+			want := q
+			want.AcceptMultiPart = !on // kept as sent when no plan applies
+			if diff := cmp.Diff(&want, uq); diff != "" {
+				t.Errorf("transforms %v: upstream query (-want +got):\n%s", on, diff)
+			}
+			if got := last.Header.Get("MS-ASAcceptMultiPart") == "T"; got != !on {
+				t.Errorf("transforms %v: upstream saw MS-ASAcceptMultiPart %v", on, got)
+			}
+		}
+		// A server that answers with parts anyway is refused, not passed.
+		active = rules
+		e.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+			w.Header().Set("Content-Type", MultipartContentType)
+			w.Write(mailPDF)
+			return true
+		})
+		res := e.eas(t, easReq{cmd: "ItemOperations", user: "ann", deviceID: "BYOD", devType: "iPhone"})
+		if res.Status != http.StatusBadGateway || bytes.Contains(res.Body, mailPDF) {
+			t.Errorf("multipart answer under a plan: status %d, %d bytes; want 502 and none of the parts", res.Status, len(res.Body))
+		}
+		// The content type is compared as a media type: parameters or
+		// case do not let a WBXML body skip the walk.
+		e.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+			w.Header().Set("Content-Type", "Application/Vnd.MS-Sync.WBXML; charset=utf-8")
+			w.Write(box)
+			return true
+		})
+		res = e.eas(t, easReq{cmd: "Sync", user: "ann", deviceID: "BYOD", devType: "iPhone"})
+		if it := item(t, res.Body); it.Child("AirSyncBase:Attachments") != nil {
+			t.Error("a WBXML body with a content type parameter skipped the transforms")
 		}
 	})
 }
