@@ -71,6 +71,10 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 			// preference (the header, or the base64 query's Options bit)
 			// the server sends them inline, where they are checked.
 			r.Header.Del("MS-ASAcceptMultiPart")
+			// The walk reads the body as the server encodes it: ask for
+			// it plain (a compressed answer is refused, see
+			// transformResponse).
+			r.Header.Del("Accept-Encoding")
 			if req.Query.Form == eas.FormBase64 && req.Query.AcceptMultiPart {
 				q := req.Query
 				q.AcceptMultiPart = false

@@ -43,6 +43,9 @@ var (
 	// transform plan with a multipart response, whose parts the
 	// transforms cannot check; refused (502) rather than passed.
 	errMultipartUnderPlan = errors.New("multipart response to a request without the multipart preference: its attachments cannot be checked, refused")
+	// errEncodedUnderPlan: the same for a compressed response to a
+	// request sent without Accept-Encoding.
+	errEncodedUnderPlan = errors.New("compressed response to a request without Accept-Encoding: it cannot be checked, refused")
 )
 
 // StatusClientClosed is logged (never sent) for a request whose client went

@@ -3,11 +3,13 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
@@ -46,6 +48,13 @@ func (p *Proxy) transformResponse(resp *http.Response, tx *txn) error {
 	plan := tx.plan
 	if resp.StatusCode != http.StatusOK || resp.Body == nil || resp.Body == http.NoBody {
 		return nil
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		// Asked without Accept-Encoding, the server compressed anyway:
+		// the walk cannot read it, and passing it would skip the
+		// transforms. Fail closed.
+		resp.Body.Close()
+		return fmt.Errorf("%w (Content-Encoding %q)", errEncodedUnderPlan, ce)
 	}
 	if tx.cmd == eas.GetAttachment {
 		switch plan.DownloadAction(tx.attachmentName, resp.Header.Get("Content-Type")) {

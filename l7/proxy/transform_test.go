@@ -175,6 +175,31 @@ func TestTransforms(t *testing.T) {
 				t.Errorf("transforms %v: upstream saw MS-ASAcceptMultiPart %v", on, got)
 			}
 		}
+		// Compression: the walk needs the body plain.
+		for _, on := range []bool{false, true} {
+			if on {
+				active = rules
+			} else {
+				active = nil
+			}
+			req := e.easRequest(t, easReq{cmd: "Sync", user: "ann", deviceID: "BYOD", devType: "iPhone"})
+			req.Header.Set("Accept-Encoding", "gzip")
+			do(t, req)
+			got := e.mail.requests()
+			if ae := got[len(got)-1].Header.Get("Accept-Encoding"); (ae == "gzip") != !on {
+				t.Errorf("transforms %v: upstream saw Accept-Encoding %q", on, ae)
+			}
+		}
+		e.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+			w.Header().Set("Content-Type", WBXMLContentType)
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(box)
+			return true
+		})
+		active = rules
+		if res := e.eas(t, easReq{cmd: "Sync", user: "ann", deviceID: "BYOD", devType: "iPhone"}); res.Status != http.StatusBadGateway {
+			t.Errorf("compressed answer under a plan: status %d, want 502", res.Status)
+		}
 		// A server that answers with parts anyway is refused, not passed.
 		active = rules
 		e.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
