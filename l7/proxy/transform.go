@@ -37,7 +37,7 @@ func (p *Proxy) planFor(id device.Identity, rec *device.Record) *transform.Plan 
 // attachments.
 func carriesMail(c eas.Command) bool {
 	switch c {
-	case eas.Sync, eas.ItemOperations, eas.Search, eas.GetAttachment:
+	case eas.Sync, eas.ItemOperations, eas.Search, eas.Find, eas.GetAttachment:
 		return true
 	}
 	return false

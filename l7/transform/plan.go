@@ -2,7 +2,8 @@
 // server sends a device: links rewritten for the managed secure browser,
 // attachments blocked or encrypted, classified messages replaced, S/MIME
 // passed through untouched. It works on the EAS responses that carry mail
-// (Sync Add/Change, ItemOperations Fetch, Search results, GetAttachment)
+// (Sync Add/Change, ItemOperations Fetch, Search and Find results,
+// GetAttachment)
 // and on every body form (AirSyncBase Body types 1, 2 and 4, the legacy
 // Email:Body of protocol 2.5).
 //

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/wbxml"
@@ -21,13 +22,15 @@ var (
 	tagApplicationData = wbxml.MustTag("AirSync:ApplicationData")
 	tagFetch           = wbxml.MustTag("ItemOperations:Fetch")
 	tagSearchProps     = wbxml.MustTag("Search:Properties")
+	tagFindProps       = wbxml.MustTag("Find:Properties")
 )
 
 // isItem reports whether an element holds one message or download: a Sync
 // Add or Change's ApplicationData, an ItemOperations Fetch, a Search
-// result's Properties.
+// result's Properties, a Find result's Properties (protocol 16.1: subject
+// and a plain text preview, no body or attachment list).
 func isItem(t wbxml.Tag) bool {
-	return t == tagApplicationData || t == tagFetch || t == tagSearchProps
+	return t == tagApplicationData || t == tagFetch || t == tagSearchProps || t == tagFindProps
 }
 
 // WBXML transforms an EAS WBXML response body from r to w. Items are
@@ -262,6 +265,10 @@ func (p *Plan) legacyBody(item, legacy *wbxml.Node, removed int, rep *Report) {
 func (p *Plan) replaceBody(item, body, legacy *wbxml.Node, notice []byte) {
 	removeChildren(item, "AirSyncBase:Attachments")
 	removeChildren(item, "Email:Attachments")
+	if preview := item.Child("Find:Preview"); preview != nil {
+		// A Find result's preview is the body's first characters.
+		setBytes(preview, previewOf(notice))
+	}
 	if legacy != nil {
 		setBytes(legacy, notice)
 		if t := item.Child("Email:BodyTruncated"); t != nil {
@@ -462,4 +469,23 @@ func value(n *wbxml.Node) string {
 		return ""
 	}
 	return n.Value()
+}
+
+// maxPreview is the longest preview a Find result carries ([MS-ASCMD]
+// 2.2.3.134.2: up to 255 characters).
+const maxPreview = 255
+
+// previewOf cuts text to a preview's length, at a character boundary.
+func previewOf(text []byte) []byte {
+	if utf8.RuneCount(text) <= maxPreview {
+		return text
+	}
+	n := 0
+	for i := range string(text) {
+		if n == maxPreview {
+			return text[:i]
+		}
+		n++
+	}
+	return text
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -240,6 +241,31 @@ func TestClassificationReplacesBody(t *testing.T) {
 	}
 	if got := item.Find("AirSyncBase:Body", "AirSyncBase:EstimatedDataSize").Value(); got != itoa(len("<html><body><pre>blocked: &lt;classified&gt;</pre></body></html>")) {
 		t.Errorf("size %s", got)
+	}
+	if rep.MessagesBlocked != 1 {
+		t.Errorf("report %+v", rep)
+	}
+}
+
+// TestClassificationFindPreview: a Find result (protocol 16.1) carries the
+// first characters of the body as Find:Preview; a blocked message's
+// preview is the notice, and an allowed one's is left alone.
+func TestClassificationFindPreview(t *testing.T) {
+	result := func(subject, preview string) *wbxml.Node {
+		return E("Find:Result", T("AirSync:Class", "Email"), T("AirSync:ServerId", "1:1"),
+			E("Find:Properties", T("Email:Subject", subject), T("Find:Preview", preview), T("Find:HasAttachments", "1")))
+	}
+	doc := E("Find:Find", T("Find:Status", "1"), E("Find:Response", T("ItemOperations:Store", "Mailbox"), T("Find:Status", "1"),
+		result("[SECRET] plans", "the plans are: take the hill"), result("Lunch", "at noon"), T("Find:Total", "2")))
+	long := strings.Repeat("é", 300)
+	p := &Plan{Classify: func(s string) (bool, []byte) { return strings.Contains(s, "[SECRET]"), []byte(long) }}
+	out, rep := run(t, p, encode(t, doc))
+	results := decode(t, out).Find("Find:Response").ChildrenNamed("Find:Result")
+	if got := results[0].Find("Find:Properties", "Find:Preview").Value(); got != strings.Repeat("é", 255) {
+		t.Errorf("blocked preview %q (%d characters), want the notice cut to 255", got, utf8.RuneCountInString(got))
+	}
+	if got := results[1].Find("Find:Properties", "Find:Preview").Value(); got != "at noon" {
+		t.Errorf("allowed preview %q", got)
 	}
 	if rep.MessagesBlocked != 1 {
 		t.Errorf("report %+v", rep)
