@@ -3,9 +3,8 @@
 // attachments blocked or encrypted, classified messages replaced, S/MIME
 // passed through untouched. It works on the EAS responses that carry mail
 // (Sync Add/Change, ItemOperations Fetch, Search and Find results,
-// GetAttachment)
-// and on every body form (AirSyncBase Body types 1, 2 and 4, the legacy
-// Email:Body of protocol 2.5).
+// GetAttachment) and on every body form (AirSyncBase Body types 1, 2 and
+// 4, the legacy Email:Body of protocol 2.5).
 //
 // A [Plan] is what applies to one request: built per device and user from
 // the configured rules ([Rules.Plan]). With nothing to do, responses are
