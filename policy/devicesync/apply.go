@@ -48,6 +48,11 @@ type Change struct {
 	// Time is when device management made the change. Default (zero) the
 	// time Apply runs.
 	Time time.Time
+	// Transforms, when not nil, replaces the stored email security
+	// document (see SetTransforms) in the change's transaction; the JSON
+	// literal null removes it. The caller has checked it
+	// (TransformsHook.Check) and puts it in force after (Apply).
+	Transforms json.RawMessage
 }
 
 // Result counts what a change did. The policy is not counted; see Policy.
@@ -435,6 +440,18 @@ func (a *applier) apply(p *prepared, ch Change, cursor *string) error {
 	}
 	if p.policy != nil {
 		if err := a.setPolicy(p); err != nil {
+			return err
+		}
+	}
+	if ch.Transforms != nil {
+		b := a.tx.Bucket(bucketPolicy)
+		var err error
+		if transformsRemoved(ch.Transforms) {
+			err = b.Delete(keyTransforms)
+		} else {
+			err = b.Put(keyTransforms, bytes.Clone(ch.Transforms))
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -160,7 +160,14 @@
 //
 //	{"cursor": "next", "full": false, "records": [record...],
 //	 "deleted": [deletion...], "policy": {policy} or null,
+//	 "transforms": {email security document} or null,
 //	 "more": false, "time": "<time>"}
+//
+// "transforms", when present, is the document PUT on /v1/transforms
+// would store: checked by the gateway (PullOptions.Transforms) before
+// anything of the page is applied, stored with the page, then put in
+// force; null removes the stored one, and a page without the field
+// leaves it as it is.
 //
 // "cursor" (required, opaque, non-empty) is sent back to get the next
 // page. "more": true asks for the next page at once. "full": true starts
@@ -175,7 +182,8 @@
 // restart in the middle of a sync resumes after the last committed page:
 // nothing is lost and no page is applied twice; an open snapshot's list
 // is on disk too. A page that is not valid JSON, is too large, or holds
-// an invalid change fails the sync without moving the cursor; the puller
+// an invalid change or email security document fails the sync without
+// moving the cursor; the puller
 // logs it and retries (after 30 s, doubling up to the interval). A
 // server should answer the cursor of a page it no longer has with a
 // "full" snapshot.

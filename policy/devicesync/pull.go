@@ -2,6 +2,7 @@ package devicesync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,9 @@ type PullOptions struct {
 	// MaxPages bounds the pages of one sync, against a server that never
 	// says it is done. Default (0) DefaultMaxPages.
 	MaxPages int
+	// Transforms checks and puts in force an email security document a
+	// page carries. Without Check, a page that carries one fails the sync.
+	Transforms TransformsHook
 }
 
 // Puller brings device management's changes in by delta sync (see the
@@ -152,7 +156,10 @@ func (p *Puller) SyncOnce(ctx context.Context) (Result, error) {
 		if err != nil {
 			return total, err
 		}
-		ch := Change{Delete: page.Deleted, Replace: page.Full, More: page.More, Policy: page.Policy, Time: page.Time}
+		ch := Change{Delete: page.Deleted, Replace: page.Full, More: page.More, Policy: page.Policy, Time: page.Time, Transforms: page.Transforms}
+		if err := p.checkTransforms(page.Transforms); err != nil {
+			return total, fmt.Errorf("pull %s: page after cursor %q: transforms: %w", p.redacted(), cursor, err)
+		}
 		if len(page.Records) > 0 {
 			ch.Upsert = make([]device.Record, len(page.Records))
 			for i := range page.Records {
@@ -164,6 +171,14 @@ func (p *Puller) SyncOnce(ctx context.Context) (Result, error) {
 			return total, fmt.Errorf("pull %s: page after cursor %q: %w", p.redacted(), cursor, err)
 		}
 		total.Add(res)
+		if page.Transforms != nil && p.opts.Transforms.Apply != nil {
+			if transformsRemoved(page.Transforms) {
+				p.opts.Transforms.Apply(nil)
+			} else {
+				p.opts.Transforms.Apply(page.Transforms)
+			}
+			p.opts.Logger.Info("email security document from pull", "url", p.redacted(), "removed", transformsRemoved(page.Transforms))
+		}
 		if !page.More {
 			return total, nil
 		}
@@ -172,6 +187,18 @@ func (p *Puller) SyncOnce(ctx context.Context) (Result, error) {
 		}
 		cursor = page.Cursor
 	}
+}
+
+// checkTransforms refuses a page's email security document the gateway
+// cannot apply, before anything of the page is.
+func (p *Puller) checkTransforms(doc json.RawMessage) error {
+	switch {
+	case doc == nil, transformsRemoved(doc):
+		return nil
+	case p.opts.Transforms.Check == nil:
+		return errors.New("this gateway takes no email security document")
+	}
+	return p.opts.Transforms.Check(doc)
 }
 
 // fetch gets and decodes the page after cursor.

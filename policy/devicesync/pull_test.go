@@ -428,3 +428,75 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestPullTransforms: a page may carry the email security document. It is
+// checked before anything of its page is applied, stored with the page and
+// its cursor, then put in force; null removes it, absence leaves it.
+func TestPullTransforms(t *testing.T) {
+	pages := []PageDoc{
+		{Records: docs(rec("a", at(-100))), Transforms: json.RawMessage(`{"enabled":true,"links":{"https_scheme":"mibrowsers"}}`)},
+		{Records: docs(rec("b", at(-90)))}, // absent: the document stays
+		{Transforms: json.RawMessage(`{"enabled":"maybe"}`)},
+		{Transforms: json.RawMessage(`null`)},
+	}
+	srv := newPullServer(t, pages[:2])
+	db, st := mustTempDB(t)
+	var applied []string
+	p, err := NewPuller(db, st, PullOptions{URL: srv.url(), Token: []byte("pull-token"), Client: &http.Client{Timeout: 10 * time.Second},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Transforms: TransformsHook{
+			Check: func(doc []byte) error {
+				var v struct {
+					Enabled bool `json:"enabled"`
+				}
+				return json.Unmarshal(doc, &v)
+			},
+			Apply: func(doc []byte) { applied = append(applied, string(doc)) },
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := db.Transforms()
+	if string(stored) != string(pages[0].Transforms) || len(applied) != 1 || applied[0] != string(pages[0].Transforms) {
+		t.Fatalf("after two pages: stored %q, applied %q", stored, applied)
+	}
+
+	// A document the gateway refuses fails the sync at its page: neither
+	// the page nor its cursor is applied, and the stored one stays.
+	srv.mu.Lock()
+	srv.pages = pages
+	srv.mu.Unlock()
+	_, err = p.SyncOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `page after cursor "p2": transforms`) {
+		t.Fatalf("sync over a bad document: %v", err)
+	}
+	if c, _ := db.Cursor(); c != "p2" {
+		t.Errorf("cursor %q, want p2", c)
+	}
+	if stored, _ := db.Transforms(); string(stored) != string(pages[0].Transforms) || len(applied) != 1 {
+		t.Errorf("after the refused page: stored %q, applied %q", stored, applied)
+	}
+
+	// Fixed at the source: null removes the document.
+	srv.mu.Lock()
+	srv.pages[2].Transforms = nil
+	srv.mu.Unlock()
+	if _, err := p.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := db.Transforms(); stored != nil || len(applied) != 2 || applied[1] != "" {
+		t.Errorf("after null: stored %q, applied %q", stored, applied)
+	}
+
+	// A gateway that takes no document refuses a page that carries one.
+	db2, st2 := mustTempDB(t)
+	srv2 := newPullServer(t, pages[:1])
+	if _, err := newTestPuller(t, db2, st2, srv2.url(), nil).SyncOnce(context.Background()); err == nil ||
+		!strings.Contains(err.Error(), "takes no email security document") {
+		t.Errorf("sync without a hook: %v", err)
+	}
+	assertInStep(t, db, st)
+}

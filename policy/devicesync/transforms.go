@@ -41,8 +41,14 @@ func (db *DB) Transforms() ([]byte, error) {
 	return doc, err
 }
 
-// TransformsHook lets the gateway check a pushed document before it is
-// stored and put it in force after.
+// transformsRemoved reports whether a document sent in a change or a
+// pull page is the JSON literal null: remove the stored one.
+func transformsRemoved(doc json.RawMessage) bool {
+	return string(bytes.TrimSpace(doc)) == "null"
+}
+
+// TransformsHook lets the gateway check a pushed or pulled document before
+// it is stored and put it in force after.
 type TransformsHook struct {
 	// Check refuses a document the gateway cannot apply; its error is
 	// the 400 answer.

@@ -243,6 +243,9 @@ type PageDoc struct {
 	Deleted []Deletion `json:"deleted,omitempty"`
 	// Policy, when not null, is the policy in force.
 	Policy *PolicyDoc `json:"policy,omitempty"`
+	// Transforms, when present, is the email security document in force
+	// (as PUT on /v1/transforms); null removes it, absent leaves it.
+	Transforms json.RawMessage `json:"transforms,omitempty"`
 	// More says that another page follows at once.
 	More bool `json:"more,omitempty"`
 	// Time is when the page (or the snapshot it starts) was taken at the

@@ -178,7 +178,8 @@ func (g *gateway) setFilePolicy(c *device.Config) error {
 
 // setTransforms puts the email security in force: the config file's
 // transforms section when it is enabled, else the document device
-// management pushed (stored in the device database), else none. The next
+// management pushed or a pull page carried (stored in the device
+// database), else none. The next
 // request that carries mail uses it.
 func (g *gateway) setTransforms(cfg *config.Config) error {
 	g.tmu.Lock()
@@ -194,8 +195,8 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 			g.transforms.Store(nil)
 			return nil
 		}
-		if t, err = config.ParseTransforms("the pushed transforms document", doc); err != nil {
-			// Checked when it was pushed; a later version of the
+		if t, err = config.ParseTransforms("the stored transforms document", doc); err != nil {
+			// Checked when it arrived; a later version of the
 			// gateway may read it differently. Keep mail flowing under
 			// no transforms rather than refuse to start, and say so.
 			g.log.Error("the stored email security document no longer applies; no transforms in force", "error", err)
@@ -217,7 +218,8 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 	return nil
 }
 
-// transformsHook takes the document device management pushes.
+// transformsHook takes the document device management pushes or a pull
+// page carries.
 func (g *gateway) transformsHook() devicesync.TransformsHook {
 	return devicesync.TransformsHook{
 		Check: func(doc []byte) error {
@@ -236,11 +238,11 @@ func (g *gateway) transformsHook() devicesync.TransformsHook {
 			file, dir := g.fileTransforms, g.stateDir
 			g.tmu.Unlock()
 			if file.Enabled {
-				g.log.Warn("an email security document was pushed; the config file's transforms section stays in force")
+				g.log.Warn("an email security document came from device management; the config file's transforms section stays in force")
 				return
 			}
 			if err := g.setTransforms(&config.Config{Transforms: file, StateDir: dir}); err != nil {
-				g.log.Error("the pushed email security document could not be put in force", "error", err)
+				g.log.Error("the email security document from device management could not be put in force", "error", err)
 			}
 		},
 	}
@@ -305,7 +307,7 @@ func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
 }
 
 func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
-	opts := devicesync.PullOptions{URL: pull.URL, Interval: pull.Interval, Logger: g.log.With("component", "pull")}
+	opts := devicesync.PullOptions{URL: pull.URL, Interval: pull.Interval, Logger: g.log.With("component", "pull"), Transforms: g.transformsHook()}
 	if pull.TokenFile != "" {
 		t, err := readToken(pull.TokenFile)
 		if err != nil {
