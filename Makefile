@@ -61,11 +61,7 @@ FUZZ_TARGETS := \
 	./geoip/update/:FuzzLoadConfig
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
-	done
+	@bash scripts/fuzz.sh $(GO) $(FUZZTIME) $(FUZZ_TARGETS)
 
 # The attack harness's short form follows the micro-benchmarks; with
 # BENCH_OUT=bench.json its rows go to bench.attack.json (plot beside it).
