@@ -1,7 +1,6 @@
 package eas
 
 import (
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -99,10 +98,14 @@ func Parse(u *url.URL, h http.Header) (*Request, error) {
 	if v, err := singleHeader(h, "Authorization"); err != nil {
 		keep(err)
 	} else if v != "" {
-		scheme, cred, _ := strings.Cut(v, " ")
-		r.AuthScheme = scheme
-		if strings.EqualFold(scheme, "Basic") {
-			user, err := basicUser(cred)
+		scheme, _, ok := ParseAuthorization(v)
+		if !ok {
+			// "Basic\t<credentials>", a bare token: not a scheme the
+			// gateway or the mail server can be trusted to read alike.
+			keep(fieldErr("Authorization", ErrBadAuthorization, "no auth-scheme followed by a space (RFC 9110 section 11.4)"))
+		} else {
+			r.AuthScheme = scheme
+			user, _, err := BasicAuthUser(v)
 			if err != nil {
 				keep(err)
 			}
@@ -155,28 +158,6 @@ func singleHeader(h http.Header, name string) (string, error) {
 		return vs[0], nil
 	}
 	return "", fieldErr(name, ErrDuplicate, "%d values", len(vs))
-}
-
-// basicUser returns the user name of Basic credentials (RFC 7617):
-// base64("user:password"). The password is dropped at once.
-func basicUser(cred string) (string, error) {
-	cred = strings.TrimSpace(cred)
-	enc := base64.StdEncoding
-	if len(cred)%4 != 0 {
-		enc = base64.RawStdEncoding
-	}
-	raw, err := enc.DecodeString(cred)
-	if err != nil {
-		return "", fieldErr("Authorization", ErrBadAuthorization, "credentials are not base64")
-	}
-	user, _, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return "", fieldErr("Authorization", ErrBadAuthorization, "credentials hold no ':'")
-	}
-	if user == "" {
-		return "", fieldErr("Authorization", ErrBadAuthorization, "empty user name")
-	}
-	return user, nil
 }
 
 // NormalizeUser returns the key under which a user name is matched: trimmed

@@ -19,11 +19,19 @@ const HeaderMSLocation = "X-MS-Location"
 // serveEAS decides on an ActiveSync request and proxies or refuses it.
 func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 	if r.Method == http.MethodOptions {
-		// OPTIONS carries no query and asks only which protocol versions
-		// and commands the server speaks ([MS-ASHTTP] 2.2.3): nothing to
-		// decide on, and clients need the answer to choose a version.
+		// OPTIONS asks only which protocol versions and commands the
+		// server speaks ([MS-ASHTTP] 2.2.3): nothing to decide on, and
+		// clients need the answer to choose a version. Nothing was
+		// decided, so nothing else goes with it: a query (Cmd=Sync of a
+		// blocked DeviceId) or a body would reach the mail server
+		// unchecked.
 		tx.user = basicUser(r)
 		tx.targeted = p.targets.Match(tx.user, "")
+		r.URL.RawQuery, r.URL.ForceQuery = "", false
+		r.Body, r.ContentLength, r.TransferEncoding = http.NoBody, 0, nil
+		r.Header.Del("Content-Length")
+		r.Header.Del("Content-Type")
+		r.Header.Del("Content-Encoding")
 		p.forward(w, r, tx, p.upstream, p.cfg.CommandTimeout)
 		return
 	}
@@ -49,7 +57,19 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 
 	now := p.now()
 	id := device.NewIdentity(req, tx.src)
-	tx.user = id.User
+	idn := p.resolveUser(r, req.AuthUser, req.Query.User)
+	id.User, tx.user = idn.user, idn.user
+	if idn.reason != "" {
+		// Before the store and the policy: an unidentified request is
+		// neither discovered nor decided on as anyone.
+		d := identityDecision(idn.reason)
+		tx.decided, tx.decision = true, d
+		tx.err = identityErr(idn.reason, req.AuthScheme, req.Query.User)
+		b := easBlock(req.Command, req.ProtocolVersion, d, p.cfg.NoPolicyRetryAfter)
+		tx.blocked, tx.easStatus = true, b.easStatus
+		b.write(w)
+		return
+	}
 	rec := p.store.Lookup(id.DeviceID)
 	d := device.Decide(id, rec, p.policy(), now)
 	tx.decided, tx.decision = true, d

@@ -129,11 +129,31 @@ type Config struct {
 	// policy is loaded and the gateway fails closed. Default 120 s.
 	NoPolicyRetryAfter time.Duration
 
-	// DisableEWS answers /EWS with 404 instead of proxying it under the
-	// user compliance rule. Default false.
-	DisableEWS bool
+	// EWS configures the /EWS route.
+	EWS EWSConfig
 	// Webmail passes browser traffic through without compliance checks.
 	Webmail WebmailConfig
+
+	// TrustQueryUser takes an ActiveSync request's user from its query's
+	// User parameter when its credentials name none (Negotiate, Bearer,
+	// no Authorization). Default false: such a request is unidentified
+	// and blocked (identity.unidentified). Only for a mail server that
+	// authenticates every request and refuses one whose User is not the
+	// authenticated account; otherwise a client with any valid login, or
+	// none, claims another user's device record, allow list entry or
+	// managed status.
+	TrustQueryUser bool
+	// ClientCAFile is a PEM bundle of the authorities whose client
+	// certificates identify users (certificate-based authentication).
+	// Default "": no client certificate is asked for. Not with PlainHTTP.
+	ClientCAFile string
+	// ClientCertMode is ClientCertOptional or ClientCertRequire. Default
+	// ClientCertOptional when ClientCAFile is set, else ClientCertOff.
+	ClientCertMode string
+	// ClientCertUser says where a verified certificate names its user:
+	// CertUserUPN, CertUserCN or CertUserUPNOrCN. Default CertUserUPN. A
+	// verified certificate without that name is unidentified.
+	ClientCertUser string
 
 	// TrustedProxies are the addresses of load balancers or reverse
 	// proxies in front whose X-Forwarded-For the gateway believes: for a
@@ -152,6 +172,14 @@ type Config struct {
 	// elsewhere is answered 502. Default empty: any host the mail server
 	// names (as Exchange hybrid redirects to Exchange Online).
 	RedirectHosts []string
+}
+
+// EWSConfig configures the /EWS route.
+type EWSConfig struct {
+	// Enabled proxies /EWS under the EWS rule (see the package
+	// documentation). Default false: /EWS gets 404 and never reaches the
+	// mail server, as on the reference gateway.
+	Enabled bool
 }
 
 // WebmailConfig configures webmail pass-through.
@@ -193,6 +221,15 @@ func (c Config) WithDefaults() Config {
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.NoPolicyRetryAfter, DefaultNoPolicyRetryAfter)
 	setInt(&c.MaxRedirects, DefaultMaxRedirects)
+	if c.ClientCertMode == "" {
+		c.ClientCertMode = ClientCertOff
+		if c.ClientCAFile != "" {
+			c.ClientCertMode = ClientCertOptional
+		}
+	}
+	if c.ClientCertUser == "" {
+		c.ClientCertUser = CertUserUPN
+	}
 	if len(c.Webmail.Prefixes) == 0 {
 		c.Webmail.Prefixes = DefaultWebmailPrefixes
 	}
@@ -260,6 +297,26 @@ func (c *Config) validate() (*url.URL, error) {
 		if r := staticRoute(p); r != routeNone {
 			bad(fmt.Sprintf("Webmail.Prefixes[%d]", i), "%q overlaps the %s route", p, r)
 		}
+	}
+	switch c.ClientCertMode {
+	case ClientCertOff:
+		if c.ClientCAFile != "" {
+			bad("ClientCertMode", "off with ClientCAFile set; set optional or require, or remove ClientCAFile")
+		}
+	case ClientCertOptional, ClientCertRequire:
+		switch {
+		case c.ClientCAFile == "":
+			bad("ClientCAFile", "required with ClientCertMode %s: the authorities that sign client certificates", c.ClientCertMode)
+		case c.PlainHTTP:
+			bad("ClientCAFile", "set with PlainHTTP: client certificates need the gateway to terminate TLS")
+		}
+	default:
+		bad("ClientCertMode", "%q: want off, optional or require", c.ClientCertMode)
+	}
+	switch c.ClientCertUser {
+	case CertUserUPN, CertUserCN, CertUserUPNOrCN:
+	default:
+		bad("ClientCertUser", "%q: want upn, cn or upn_or_cn", c.ClientCertUser)
 	}
 	for i, p := range c.TrustedProxies {
 		if !p.IsValid() {

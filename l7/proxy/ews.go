@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -21,15 +22,20 @@ const (
 	// ReasonEWSPolicyError blocks EWS when the policy could not be
 	// reduced to its user and record parts (a bug; logged).
 	ReasonEWSPolicyError device.Reason = "ews.policy_error"
+	// ReasonEWSTransformPlan refuses an EWS operation that returns item
+	// content or attachments (or one the gateway cannot read) from a
+	// user and client under an email security plan.
+	ReasonEWSTransformPlan device.Reason = "ews.transform_plan"
 )
 
 // Reasons returns the reason codes the proxy adds to the device package's
 // ([device.Reasons]).
 func Reasons() []device.Reason {
-	return []device.Reason{ReasonEWSNoAllowedDevice, ReasonEWSUnidentified, ReasonEWSPolicyError}
+	return []device.Reason{ReasonEWSNoAllowedDevice, ReasonEWSUnidentified, ReasonEWSPolicyError, ReasonEWSTransformPlan,
+		ReasonUnidentified, ReasonUserConflict}
 }
 
-// serveEWS applies the EWS user rule (see the package documentation) and
+// serveEWS applies the EWS rule (see the package documentation) and
 // proxies or refuses the request.
 func (p *Proxy) serveEWS(w *responseWriter, r *http.Request, tx *txn) {
 	auth := r.Header.Values("Authorization")
@@ -38,27 +44,47 @@ func (p *Proxy) serveEWS(w *responseWriter, r *http.Request, tx *txn) {
 		writeError(w, http.StatusBadRequest, nil)
 		return
 	}
-	if len(auth) == 0 {
+	if uas := r.Header.Values("User-Agent"); len(uas) > 1 {
+		tx.err = fmt.Errorf("%d User-Agent headers", len(uas))
+		writeError(w, http.StatusBadRequest, nil)
+		return
+	}
+	tx.userAgent = r.Header.Get("User-Agent")
+	_, hasCert := p.certUser(r)
+	if len(auth) == 0 && !hasCert {
 		// Challenge for the one scheme whose user the gateway can read,
 		// without troubling the mail server.
 		tx.err = errorString("no credentials")
 		writeError(w, http.StatusUnauthorized, http.Header{"Www-Authenticate": {`Basic realm="` + realm(r.Host) + `", charset="UTF-8"`}})
 		return
 	}
-	now := p.now()
-	user, _, ok := r.BasicAuth()
-	if scheme, _, _ := strings.Cut(auth[0], " "); !ok && strings.EqualFold(scheme, "Basic") {
-		tx.err = errorString("malformed Basic credentials")
-		writeError(w, http.StatusBadRequest, nil)
-		return
+	var basic string
+	if len(auth) == 1 {
+		if _, _, ok := eas.ParseAuthorization(auth[0]); !ok {
+			tx.err = errorString("malformed Authorization header")
+			writeError(w, http.StatusBadRequest, nil)
+			return
+		}
+		u, isBasic, err := eas.BasicAuthUser(auth[0])
+		if isBasic && err != nil {
+			tx.err = errorString("malformed Basic credentials")
+			writeError(w, http.StatusBadRequest, nil)
+			return
+		}
+		basic = u
 	}
+	now := p.now()
+	idn := p.resolveUser(r, basic, "")
 	var d device.Decision
 	switch {
-	case !ok || user == "":
+	case idn.reason == ReasonUnidentified || (idn.user == "" && idn.reason == ""):
 		d = device.Decision{Action: device.Block, Intended: device.Block, Reason: ReasonEWSUnidentified}
+	case idn.reason != "":
+		tx.user = idn.user
+		d = identityDecision(idn.reason)
 	default:
-		tx.user = user
-		d = p.decideEWS(user, now)
+		tx.user = idn.user
+		d = p.decideEWS(device.Identity{User: idn.user, UserAgent: tx.userAgent, SourceIP: tx.src}, now)
 	}
 	tx.targeted = p.targets.Match(tx.user, "")
 	tx.decided, tx.decision = true, d
@@ -70,6 +96,29 @@ func (p *Proxy) serveEWS(w *responseWriter, r *http.Request, tx *txn) {
 		}
 		writeError(w, http.StatusForbidden, nil)
 		return
+	}
+	if tx.plan = p.planFor(device.Identity{User: tx.user, UserAgent: tx.userAgent}, nil); tx.plan != nil {
+		// The transforms read ActiveSync, not SOAP: under a plan the
+		// operations that return item bodies, previews or attachments
+		// are refused instead (see ewsOperationAllowed).
+		// The operation goes to the log in the decision's rule, not in
+		// the command (an EAS command code, a metrics label).
+		op, err := p.readEWSOperation(w, r)
+		switch {
+		case err != nil:
+			tx.err = fmt.Errorf("EWS under a transform plan: %w", err)
+		case !ewsOperationAllowed(op):
+			tx.err = fmt.Errorf("EWS operation %s returns item content: refused under a transform plan", op)
+		}
+		if tx.err != nil {
+			tx.blocked = true
+			tx.plan = nil // nothing was transformed
+			tx.decision = device.Decision{Action: device.Block, Intended: device.Block, Reason: ReasonEWSTransformPlan, Rule: op}
+			writeError(w, http.StatusForbidden, nil)
+			return
+		}
+		// Allowed operations carry no mail the transforms would change.
+		tx.plan = nil
 	}
 	p.forward(w, r, tx, p.upstream, p.cfg.CommandTimeout)
 }
@@ -142,21 +191,29 @@ func (p *Proxy) ewsPoliciesFor(src *device.Policy) *ewsPolicies {
 	return ep
 }
 
-// decideEWS decides whether user may use EWS: the user must pass the user
-// lists, and some device of the user must be allowed to sync by what its
-// record decides (see ewsPolicies). When the user has no device record,
-// the question is whether a device without a record would be allowed
-// (ManagedOnly, default access). Test mode applies as for EAS.
-func (p *Proxy) decideEWS(user string, now time.Time) device.Decision {
+// decideEWS decides whether a user may use EWS with the client of the
+// request. First the request as the device engine sees one from a device
+// it does not know (no DeviceId, no record): user lists, mail client
+// lists, ManagedOnly (which therefore refuses EWS), device type lists
+// (an EWS request has no device type), rules, default access. Then some
+// device of the user must be allowed to sync by what its record decides
+// (see ewsPolicies); when the user has no device record, the question is
+// whether a device without a record would be allowed. Test mode applies
+// as for EAS.
+func (p *Proxy) decideEWS(id device.Identity, now time.Time) device.Decision {
 	pol := p.policy()
-	id := device.Identity{User: user}
+	user := id.User
 	if !pol.Loaded() {
 		return device.Decide(id, nil, pol, now)
+	}
+	if d := device.Decide(id, nil, pol, now); !d.Allowed() || d.TestMode {
+		return d
 	}
 	ep := p.ewsPoliciesFor(pol)
 	if ep.err != nil {
 		return device.Decision{Action: device.Block, Intended: device.Block, Reason: ReasonEWSPolicyError}
 	}
+	id = device.Identity{User: user}
 	if d := device.Decide(id, nil, ep.users, now); !d.Allowed() || d.TestMode {
 		return d
 	}

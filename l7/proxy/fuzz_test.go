@@ -59,7 +59,7 @@ func FuzzHandler(f *testing.F) {
 	}
 	// Metrics on: their labels must map for any request.
 	m := NewMetrics()
-	p, err := New(Config{Upstream: "https://mail.internal", PlainHTTP: true, Webmail: WebmailConfig{Enabled: true}},
+	p, err := New(Config{Upstream: "https://mail.internal", PlainHTTP: true, Webmail: WebmailConfig{Enabled: true}, EWS: EWSConfig{Enabled: true}},
 		Deps{Store: store, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }, Metrics: m})
 	if err != nil {
 		f.Fatal(err)
@@ -120,8 +120,12 @@ func FuzzHandler(f *testing.F) {
 			}
 			return
 		}
+		// The user is the Basic credentials' (TrustQueryUser off); a
+		// query User naming someone else is a conflict.
 		id := device.NewIdentity(req, netip.MustParseAddr("192.0.2.7"))
-		allowed := device.Decide(id, store.Lookup(id.DeviceID), pol, now).Allowed()
+		id.User = req.AuthUser
+		identified := req.AuthUser != "" && (req.Query.User == "" || eas.SameUser(req.AuthUser, req.Query.User))
+		allowed := identified && device.Decide(id, store.Lookup(id.DeviceID), pol, now).Allowed()
 		switch {
 		case !allowed && len(got) != 0:
 			t.Fatalf("refused request %q reached the mail server", query)

@@ -242,6 +242,9 @@ func (c *testClock) Set(t time.Time) {
 
 type envOption func(*Config, *device.StoreOptions)
 
+// ewsOn enables the /EWS route (off by default).
+func ewsOn(c *Config, _ *device.StoreOptions) { c.EWS.Enabled = true }
+
 func newEnv(tb testing.TB, pol *device.Policy, opts ...envOption) *env {
 	tb.Helper()
 	return newEnvDeps(tb, pol, nil, opts...)

@@ -97,7 +97,7 @@ func mustMetric(tb testing.TB, c prometheus.Collector, name string, labelPairs .
 func TestMetricsRequests(t *testing.T) {
 	pol := mustPolicy(t, device.Config{BlockedUsers: []string{"mallory"},
 		Rules: []device.ABQRule{{Characteristic: device.DeviceType, Query: "Kindle", Access: device.Quarantine}}})
-	e, m := newMetricsEnv(t, pol)
+	e, m := newMetricsEnv(t, pol, ewsOn)
 	mustUpsert(t, e.store, device.Record{DeviceID: "D1", User: "jane"})
 
 	ewsReq := func(auth, body string) *http.Request {
@@ -430,6 +430,7 @@ func TestMetricsConnections(t *testing.T) {
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+strings.Replace(syncPath, "Cmd=Sync", "Cmd=Ping", 1), nil)
 		req.Header.Set("MS-ASProtocolVersion", "14.1")
+		req.SetBasicAuth("jane", "secret")
 		resp, err := c.Do(req)
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)

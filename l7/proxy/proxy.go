@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -55,8 +56,9 @@ type Proxy struct {
 	rp         *httputil.ReverseProxy
 	redirects  *redirects
 	targets    Targets
-	certs      *certReloader // nil with PlainHTTP
-	metrics    *Metrics      // nil: none kept
+	certs      *certReloader  // nil with PlainHTTP
+	clientCAs  *x509.CertPool // nil: no client certificates asked for
+	metrics    *Metrics       // nil: none kept
 	redirHost  map[string]bool
 
 	ids     atomic.Uint64
@@ -106,6 +108,11 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ClientCAFile != "" {
+		if p.clientCAs, err = loadClientCAs(cfg.ClientCAFile); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.PlainHTTP {
 		p.certs, err = newCertReloader(cfg.CertFile, cfg.KeyFile, cfg.CertCheckInterval, p.log)
 		if err != nil {
@@ -127,6 +134,9 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 	if cfg.InsecureSkipVerify {
 		p.log.Warn("the mail server's TLS certificate will NOT be verified (InsecureSkipVerify): anyone on the path to it can read every password and message",
 			"upstream", up.String())
+	}
+	if cfg.TrustQueryUser {
+		p.log.Warn("ActiveSync requests without Basic credentials or a client certificate are identified by their query's User (TrustQueryUser): only safe if the mail server refuses a User that is not the authenticated account")
 	}
 	if cfg.PlainHTTP {
 		p.log.Warn("serving clients without TLS (PlainHTTP): only safe behind a TLS terminator on a trusted network")

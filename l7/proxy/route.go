@@ -57,7 +57,7 @@ func staticRoute(p string) route {
 func (p *Proxy) route(pth string) route {
 	r := staticRoute(pth)
 	switch {
-	case r == routeEWS && p.cfg.DisableEWS:
+	case r == routeEWS && !p.cfg.EWS.Enabled:
 		return routeNone
 	case r != routeNone:
 		return r

@@ -26,8 +26,10 @@ func basicReq(tb testing.TB, method, url, user, body string) *http.Request {
 	return req
 }
 
-// TestEWSUserRule checks the EWS compliance rule: user lists first, then
-// at least one device of the user allowed by its record.
+// TestEWSUserRule checks the EWS rule: the request decided on as one from
+// a device the gateway does not know (user and mail client lists,
+// ManagedOnly, device type lists, default access), then at least one
+// device of the user allowed by its record.
 func TestEWSUserRule(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	good := device.Record{DeviceID: "IPHONE1", User: "jane", Managed: true, LastCheckIn: now, EASProfile: true}
@@ -37,31 +39,43 @@ func TestEWSUserRule(t *testing.T) {
 		records []device.Record
 		user    string // "" sends no credentials
 		auth    string // overrides Authorization
+		ua      string
 		status  int
 		reason  device.Reason
 	}{
 		{name: "no credentials: challenged here", policy: &device.Config{}, status: 401},
 		{name: "malformed Basic credentials", policy: &device.Config{}, auth: "Basic !!!", status: 400},
+		{name: "Basic with a tab", policy: &device.Config{}, auth: "Basic\tamFuZTp4", status: 400},
 		{name: "bearer token names no user", policy: &device.Config{}, auth: "Bearer eyJ0eXAi", status: 403, reason: ReasonEWSUnidentified},
-		{name: "user with an allowed device", policy: &device.Config{ManagedOnly: true, RequireEASProfile: true},
+		{name: "negotiate names no user", policy: &device.Config{}, auth: "Negotiate YIIJ", status: 403, reason: ReasonEWSUnidentified},
+		{name: "lower-case basic", policy: &device.Config{}, auth: "basic amFuZTp4", status: 200, reason: device.ReasonDefaultAllow},
+		{name: "user with an allowed device", policy: &device.Config{RequireEASProfile: true},
 			records: []device.Record{good}, user: "jane", status: 200, reason: device.ReasonDefaultAllow},
+		{name: "managed only: EWS has no managed device", policy: &device.Config{ManagedOnly: true},
+			records: []device.Record{good}, user: "jane", status: 403, reason: device.ReasonUnmanaged},
 		{name: "user on the block list", policy: &device.Config{BlockedUsers: []string{"jane"}},
 			records: []device.Record{good}, user: "jane", status: 403, reason: device.ReasonUserBlocked},
 		{name: "user not on the allow list", policy: &device.Config{AllowedUsers: []string{"bob"}},
 			user: "jane", status: 403, reason: device.ReasonUserNotAllowed},
+		{name: "blocked mail client", policy: &device.Config{BlockedMailClients: []string{"EvilMail"}},
+			records: []device.Record{good}, user: "jane", ua: "EvilMail/2.0", status: 403, reason: device.ReasonMailClientBlocked},
+		{name: "mail client not allowed", policy: &device.Config{AllowedMailClients: []string{"Outlook*"}},
+			records: []device.Record{good}, user: "jane", ua: "EvilMail/2.0", status: 403, reason: device.ReasonMailClientNotAllowed},
+		{name: "allowed mail client", policy: &device.Config{AllowedMailClients: []string{"Outlook*"}},
+			records: []device.Record{good}, user: "jane", ua: "Outlook-iOS/2.0", status: 200, reason: device.ReasonDefaultAllow},
+		{name: "device type allow list: EWS has no device type", policy: &device.Config{AllowedDeviceTypes: []string{"iPhone"}},
+			records: []device.Record{good}, user: "jane", status: 403, reason: device.ReasonDeviceTypeNotAllowed},
 		{name: "only device blacklisted", policy: &device.Config{},
 			records: []device.Record{{DeviceID: "IPHONE1", User: "jane", Override: device.OverrideBlacklist}},
 			user:    "jane", status: 403, reason: ReasonEWSNoAllowedDevice},
-		{name: "one of two devices allowed", policy: &device.Config{ManagedOnly: true, BlockCompromised: true},
+		{name: "one of two devices allowed", policy: &device.Config{BlockCompromised: true},
 			records: []device.Record{
 				{DeviceID: "OLD", User: "jane", Managed: true, Compromised: device.Yes},
 				{DeviceID: "NEW", User: "jane", Managed: true},
 			},
 			user: "jane", status: 200, reason: device.ReasonDefaultAllow},
-		{name: "no record under managed-only", policy: &device.Config{ManagedOnly: true}, user: "jane", status: 403, reason: device.ReasonUnmanaged},
 		{name: "no record, unmanaged allowed", policy: &device.Config{}, user: "jane", status: 200, reason: device.ReasonDefaultAllow},
-		{name: "request-only lists do not apply", policy: &device.Config{AllowedDeviceTypes: []string{"iPhone"}, AllowedMailClients: []string{"Outlook"}},
-			records: []device.Record{good}, user: "jane", status: 200, reason: device.ReasonDefaultAllow},
+		{name: "default block", policy: &device.Config{DefaultAccess: device.Block}, records: []device.Record{good}, user: "jane", status: 403, reason: device.ReasonDefaultBlock},
 		{name: "test mode", policy: &device.Config{ManagedOnly: true, TestMode: true}, user: "jane", status: 200, reason: device.ReasonUnmanaged},
 		{name: "no policy", policy: nil, user: "jane", status: 503, reason: device.ReasonNoPolicyFailClosed},
 	}
@@ -71,12 +85,15 @@ func TestEWSUserRule(t *testing.T) {
 			if tc.policy != nil {
 				pol = mustPolicy(t, *tc.policy)
 			}
-			e := newEnv(t, pol)
+			e := newEnv(t, pol, ewsOn)
 			e.clock.Set(now)
 			mustUpsert(t, e.store, tc.records...)
 			req := basicReq(t, http.MethodPost, e.front.URL+"/EWS/Exchange.asmx", tc.user, "<soap/>")
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
+			}
+			if tc.ua != "" {
+				req.Header.Set("User-Agent", tc.ua)
 			}
 			got := do(t, req)
 			if got.Status != tc.status {
@@ -125,7 +142,9 @@ func TestRoutes(t *testing.T) {
 		{name: "ecp when configured", opts: []envOption{func(c *Config, _ *device.StoreOptions) {
 			c.Webmail = WebmailConfig{Enabled: true, Prefixes: []string{"/owa", "/ecp"}}
 		}}, method: "GET", path: "/ecp/", status: 200, forwarded: true},
-		{name: "EWS disabled", opts: []envOption{func(c *Config, _ *device.StoreOptions) { c.DisableEWS = true }}, method: "POST", path: "/EWS/Exchange.asmx", status: 404},
+		{name: "EWS off by default", method: "POST", path: "/EWS/Exchange.asmx", status: 404},
+		{name: "EWS off by default, lower case", method: "POST", path: "/ews/exchange.asmx", status: 404},
+		{name: "EWS on", opts: []envOption{ewsOn}, method: "POST", path: "/EWS/Exchange.asmx", status: 200, forwarded: true},
 		{name: "root", method: "GET", path: "/", status: 404},
 		{name: "other", method: "GET", path: "/rpc/rpcproxy.dll", status: 404},
 		{name: "dot segments", method: "GET", path: "/EWS/../owa/", status: 400},
@@ -198,6 +217,7 @@ func TestHopByHop(t *testing.T) {
 		"X-Forwarded-For: 203.0.113.66\r\n"+
 		"Forwarded: for=203.0.113.66\r\n"+
 		"X-Request-Kept: yes\r\n"+
+		"Authorization: Basic amFuZTp4\r\n"+
 		"MS-ASProtocolVersion: 14.1\r\n"+
 		"Content-Length: 0\r\n\r\n")
 	if resp.StatusCode != 200 {

@@ -52,6 +52,8 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: p.certs.getCertificate,
 			NextProtos:     []string{"h2", "http/1.1"},
+			ClientAuth:     p.clientAuth(),
+			ClientCAs:      p.clientCAs,
 		}
 	}
 	l = newLimitListener(l, p.cfg.MaxConns)

@@ -104,6 +104,7 @@ func TestServeTLS(t *testing.T) {
 		c := tlsClient(t, s.proxy.cfg.CertFile, h2)
 		req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+syncPath, strings.NewReader("x"))
 		req.Header.Set("MS-ASProtocolVersion", "14.1")
+		req.SetBasicAuth("jane", "secret")
 		resp, err := c.Do(req)
 		if err != nil {
 			t.Fatalf("h2=%v: %v", h2, err)
@@ -234,6 +235,7 @@ func TestShutdown(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+strings.Replace(syncPath, "Cmd=Sync", "Cmd=Ping", 1), nil)
+		req.SetBasicAuth("jane", "secret")
 		resp, err := c.Do(req)
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
@@ -305,7 +307,7 @@ func TestRawHTTP1KeepAlive(t *testing.T) {
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufio.NewReader(c)
 	for i := 0; i < 2; i++ {
-		io.WriteString(c, "POST "+syncPath+" HTTP/1.1\r\nHost: gw\r\nMS-ASProtocolVersion: 14.1\r\nContent-Length: 0\r\n\r\n")
+		io.WriteString(c, "POST "+syncPath+" HTTP/1.1\r\nHost: gw\r\nAuthorization: Basic amFuZTp4\r\nMS-ASProtocolVersion: 14.1\r\nContent-Length: 0\r\n\r\n")
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatalf("request %d: %v", i, err)

@@ -189,7 +189,7 @@ func TestBodyLimits(t *testing.T) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "POST "+pathEAS+"?Cmd=SendMail&User=jane&DeviceId=D1&DeviceType=iPhone HTTP/1.1\r\nHost: gw\r\nContent-Length: 8\r\nMS-ASProtocolVersion: 14.1\r\n\r\nabc")
+	_, _ = io.WriteString(c, "POST "+pathEAS+"?Cmd=SendMail&User=jane&DeviceId=D1&DeviceType=iPhone HTTP/1.1\r\nHost: gw\r\nAuthorization: Basic amFuZTp4\r\nContent-Length: 8\r\nMS-ASProtocolVersion: 14.1\r\n\r\nabc")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatalf("stalled body: %v; logs %v", err, e.logs.all(""))

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mailgate/enforcer/l7/eas"
 )
 
 // Log messages of the transaction log. Each request ends in exactly one
@@ -148,9 +150,8 @@ func headerAttr(name string, h http.Header) slog.Attr {
 	for _, k := range keys {
 		v := strings.Join(h[k], ", ")
 		if redacted[k] {
-			scheme, _, _ := strings.Cut(v, " ")
-			if strings.HasSuffix(k, "Authorization") && scheme != "" {
-				v = scheme + " [redacted]"
+			if strings.HasSuffix(k, "Authorization") {
+				v = logAuthScheme(h[k]) + " [redacted]"
 			} else {
 				v = "[redacted]"
 			}
@@ -158,4 +159,21 @@ func headerAttr(name string, h http.Header) slog.Attr {
 		attrs = append(attrs, slog.String(k, v))
 	}
 	return slog.Group(name, attrs...)
+}
+
+// logAuthScheme is what the log shows of Authorization values: the
+// scheme when each value is a well-formed auth-scheme (a token of at most
+// eas.MaxAuthSchemeLen characters, then a space or the end;
+// eas.ParseAuthorization), else "invalid". Anything else of a malformed
+// value may be the credentials themselves ("Basic\t<base64>" has no
+// scheme: all of it is credentials).
+func logAuthScheme(vals []string) string {
+	if len(vals) != 1 {
+		return "invalid"
+	}
+	scheme, _, ok := eas.ParseAuthorization(vals[0])
+	if !ok {
+		return "invalid"
+	}
+	return scheme
 }

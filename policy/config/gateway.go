@@ -56,8 +56,26 @@ type Proxy struct {
 	// RedirectHosts, when not empty, are the only hosts a 451 redirect may
 	// name. Default empty: any.
 	RedirectHosts []string
-	// EWS proxies /EWS under the user compliance rule. Default true.
+	// EWS proxies /EWS under the EWS rule (the user and client rules,
+	// and under an email security plan no operation that returns item
+	// content). Default false: /EWS gets 404.
 	EWS bool
+	// TrustQueryUser identifies an ActiveSync request whose credentials
+	// name no user (Negotiate, Bearer, none) by its query's User. Default
+	// false: such a request is blocked (identity.unidentified). Only safe
+	// when the mail server refuses a User that is not the authenticated
+	// account.
+	TrustQueryUser bool
+	// ClientCAFile is a PEM bundle of the authorities whose client
+	// certificates identify users. Default "": none asked for.
+	ClientCAFile string
+	// ClientCertMode is "optional" (verify a certificate when given) or
+	// "require". Default "optional" with ClientCAFile, else "off".
+	ClientCertMode string
+	// ClientCertUser is where a certificate names its user: "upn" (the
+	// UPN subjectAltName), "cn" (subject common name) or "upn_or_cn".
+	// Default "upn".
+	ClientCertUser string
 	// Webmail passes /owa (or WebmailPrefixes) through without compliance
 	// checks. Default false.
 	Webmail bool
@@ -116,7 +134,7 @@ type DevicePull struct {
 }
 
 func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
-	px := Proxy{Enabled: true, Listen: DefaultProxyListen, EWS: true}
+	px := Proxy{Enabled: true, Listen: DefaultProxyListen}
 	keys, ok := p.mapping(n, field, []fieldSpec{
 		{"enabled", func(v *yaml.Node, f string) { px.Enabled, _ = p.boolean(v, f) }},
 		{"listen", func(v *yaml.Node, f string) {
@@ -140,6 +158,14 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		}},
 		{"redirect_hosts", func(v *yaml.Node, f string) { px.RedirectHosts = p.strings(v, f, "[outlook.office365.com]") }},
 		{"ews", func(v *yaml.Node, f string) { px.EWS, _ = p.boolean(v, f) }},
+		{"trust_query_user", func(v *yaml.Node, f string) { px.TrustQueryUser, _ = p.boolean(v, f) }},
+		{"client_ca_file", func(v *yaml.Node, f string) { setStr(&px.ClientCAFile)(p.absPath(v, f, true)) }},
+		{"client_cert_mode", func(v *yaml.Node, f string) {
+			setStr(&px.ClientCertMode)(p.enum(v, f, "a client certificate mode", "off", "optional", "require"))
+		}},
+		{"client_cert_user", func(v *yaml.Node, f string) {
+			setStr(&px.ClientCertUser)(p.enum(v, f, "a certificate user source", "upn", "cn", "upn_or_cn"))
+		}},
 		{"webmail", func(v *yaml.Node, f string) { px.Webmail, _ = p.boolean(v, f) }},
 		{"webmail_prefixes", func(v *yaml.Node, f string) { px.WebmailPrefixes = p.strings(v, f, "[/owa]") }},
 	})
@@ -160,6 +186,16 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		p.addf(at, join(field, "plain_http"), "true together with cert_file/key_file; choose one")
 	case !px.PlainHTTP && (px.CertFile == "" || px.KeyFile == "") && !p.reported(join(field, "cert_file")) && !p.reported(join(field, "key_file")):
 		p.addf(at, join(field, "cert_file"), "cert_file and key_file are required (the certificate clients see), unless plain_http: true behind a TLS terminator")
+	}
+	// Empty mode and user take the proxy's defaults (optional with a CA
+	// file, else off; upn).
+	switch mode := px.ClientCertMode; {
+	case mode == "off" && px.ClientCAFile != "":
+		p.addf(keyOr(keys, "client_cert_mode", n), join(field, "client_cert_mode"), "off with client_ca_file set; set optional or require, or remove client_ca_file")
+	case (mode == "optional" || mode == "require") && px.ClientCAFile == "" && !p.reported(join(field, "client_ca_file")):
+		p.addf(keyOr(keys, "client_cert_mode", n), join(field, "client_ca_file"), "required with client_cert_mode: %s (the authorities that sign client certificates)", mode)
+	case px.ClientCAFile != "" && px.PlainHTTP:
+		p.addf(keyOr(keys, "client_ca_file", n), join(field, "client_ca_file"), "set with plain_http: true; client certificates need the gateway to terminate TLS")
 	}
 	if keys["webmail_prefixes"] != nil && !px.Webmail {
 		p.addf(keys["webmail_prefixes"], join(field, "webmail_prefixes"), "set but webmail is false; set webmail: true or remove the prefixes")

@@ -25,7 +25,11 @@ proxy:
   max_conns: 20000
   trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
   redirect_hosts: [outlook.office365.com]
-  ews: false
+  ews: true
+  trust_query_user: true
+  client_ca_file: /etc/enforcer/client-ca.pem
+  client_cert_mode: require
+  client_cert_user: upn_or_cn
   webmail: true
   webmail_prefixes: [/owa, /mail]
 devices:
@@ -63,7 +67,9 @@ func TestGatewaySections(t *testing.T) {
 		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
 		RedirectHosts:  []string{"outlook.office365.com"},
-		Webmail:        true, WebmailPrefixes: []string{"/owa", "/mail"},
+		EWS:            true, TrustQueryUser: true,
+		ClientCAFile: "/etc/enforcer/client-ca.pem", ClientCertMode: "require", ClientCertUser: "upn_or_cn",
+		Webmail: true, WebmailPrefixes: []string{"/owa", "/mail"},
 	}
 	if diff := cmp.Diff(wantProxy, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("proxy (-want +got):\n%s", diff)
@@ -102,7 +108,7 @@ func TestGatewaySections(t *testing.T) {
 
 func TestGatewayDefaults(t *testing.T) {
 	c := mustParse(t, "interfaces: [eth0]\nproxy: {upstream: https://mail.internal, plain_http: true}\n")
-	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true, EWS: true}
+	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true}
 	if diff := cmp.Diff(want, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -127,6 +133,11 @@ func TestGatewayProblems(t *testing.T) {
 		{"unknown proxy field", "proxy: {upstream: https://mail, plain_http: true, upstrem_ca: /x}", "proxy.upstrem_ca: unknown field"},
 		{"webmail prefix", "proxy: {upstream: https://mail, plain_http: true, webmail: true, webmail_prefixes: [owa]}", "proxy.webmail_prefixes[0]: \"owa\": want a path"},
 		{"prefixes without webmail", "proxy: {upstream: https://mail, plain_http: true, webmail_prefixes: [/owa]}", "set but webmail is false"},
+		{"client cert mode", "proxy: {upstream: https://mail, plain_http: true, client_cert_mode: verify}", `proxy.client_cert_mode: "verify" is not a client certificate mode`},
+		{"client cert user", "proxy: {upstream: https://mail, plain_http: true, client_cert_user: email}", `proxy.client_cert_user: "email" is not a certificate user source`},
+		{"client cert without CA", "proxy: {upstream: https://mail, cert_file: /a, key_file: /b, client_cert_mode: require}", "proxy.client_ca_file: required with client_cert_mode: require"},
+		{"client CA with mode off", "proxy: {upstream: https://mail, cert_file: /a, key_file: /b, client_ca_file: /c, client_cert_mode: \"off\"}", "proxy.client_cert_mode: off with client_ca_file set"},
+		{"client CA with plain HTTP", "proxy: {upstream: https://mail, plain_http: true, client_ca_file: /c}", "proxy.client_ca_file: set with plain_http"},
 		{"admin not loopback", "admin: {listen: \"0.0.0.0:9741\"}", "admin.listen: \"0.0.0.0:9741\": the admin page"},
 		{"push without token", "devices: {push: {listen: \":8444\", plain_http: true}}", "devices.push.token_file: required with listen"},
 		{"push without cert", "devices: {push: {listen: \":8444\", token_file: /t}}", "devices.push.cert_file: the push API needs a certificate"},

@@ -144,6 +144,18 @@ func proxyNode(px Proxy) *yaml.Node {
 	if px.Webmail {
 		add(m, "webmail_prefixes", strList(px.WebmailPrefixes))
 	}
+	if px.TrustQueryUser {
+		add(m, "trust_query_user", boolean(true))
+	}
+	if px.ClientCAFile != "" {
+		add(m, "client_ca_file", str(px.ClientCAFile))
+	}
+	if px.ClientCertMode != "" {
+		add(m, "client_cert_mode", str(px.ClientCertMode))
+	}
+	if px.ClientCertUser != "" {
+		add(m, "client_cert_user", str(px.ClientCertUser))
+	}
 	return m
 }
 

@@ -135,8 +135,12 @@ func proxyConfig(p config.Proxy) proxy.Config {
 		MaxConns:           p.MaxConns,
 		TrustedProxies:     p.TrustedProxies,
 		RedirectHosts:      p.RedirectHosts,
-		DisableEWS:         !p.EWS,
+		TrustQueryUser:     p.TrustQueryUser,
+		ClientCAFile:       p.ClientCAFile,
+		ClientCertMode:     p.ClientCertMode,
+		ClientCertUser:     p.ClientCertUser,
 	}
+	c.EWS.Enabled = p.EWS
 	c.Webmail.Enabled = p.Webmail
 	c.Webmail.Prefixes = p.WebmailPrefixes
 	return c

@@ -99,7 +99,7 @@ func TestDiscoveredCSV(t *testing.T) {
 
 func TestProxyConfigMapping(t *testing.T) {
 	c := proxyConfig(config.Proxy{Enabled: true, Listen: ":8443", Upstream: "https://mail", PlainHTTP: true, EWS: false, Webmail: true, WebmailPrefixes: []string{"/mail"}})
-	if c.Listen != ":8443" || c.Upstream != "https://mail" || !c.PlainHTTP || !c.DisableEWS || !c.Webmail.Enabled || c.Webmail.Prefixes[0] != "/mail" {
+	if c.Listen != ":8443" || c.Upstream != "https://mail" || !c.PlainHTTP || c.EWS.Enabled || !c.Webmail.Enabled || c.Webmail.Prefixes[0] != "/mail" {
 		t.Errorf("proxyConfig: %+v", c)
 	}
 }
