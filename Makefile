@@ -46,10 +46,14 @@ FUZZ_TARGETS := \
 	./l7/wbxml/:FuzzRoundTrip \
 	./l7/eas/:FuzzParseQuery \
 	./l7/eas/:FuzzUnmarshalBinary \
+	./l7/eas/:FuzzParseAuthorization \
 	./policy/device/:FuzzGlob \
 	./policy/device/:FuzzParseOSVersion \
 	./policy/device/:FuzzDecide \
 	./l7/proxy/:FuzzHandler \
+	./l7/proxy/:FuzzLogAuthScheme \
+	./l7/proxy/:FuzzUPNFromSAN \
+	./l7/proxy/:FuzzEWSOperation \
 	./policy/devicesync/:FuzzPushAPI \
 	./l7/transform/:FuzzWBXML \
 	./l7/transform/links/:FuzzRewrite \

@@ -27,6 +27,9 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 		// unchecked.
 		tx.user = basicUser(r)
 		tx.targeted = p.targets.Match(tx.user, "")
+		// A copy: the server reads the client's request (its
+		// ContentLength) to discard an unread body before it answers.
+		r = r.Clone(r.Context())
 		r.URL.RawQuery, r.URL.ForceQuery = "", false
 		r.Body, r.ContentLength, r.TransferEncoding = http.NoBody, 0, nil
 		r.Header.Del("Content-Length")

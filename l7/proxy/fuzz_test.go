@@ -138,3 +138,65 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLogAuthScheme: what the log shows of any Authorization value is
+// "invalid" or a token of at most eas.MaxAuthSchemeLen characters that the
+// value starts with and that ends at a space or the value's end: never
+// any part of the credentials after it.
+func FuzzLogAuthScheme(f *testing.F) {
+	for _, s := range []string{"Basic amFuZTpzZWNyZXQ=", "Basic\tamFuZTpzZWNyZXQ=", "Bearer eyJ0", "Negotiate", "amFuZTpzZWNyZXQ=", "Basic,x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		got := logAuthScheme([]string{v})
+		if got == "invalid" {
+			return
+		}
+		if got == "" || len(got) > eas.MaxAuthSchemeLen || !strings.HasPrefix(v, got) {
+			t.Fatalf("logged scheme %q of %q", got, v)
+		}
+		if rest := v[len(got):]; rest != "" && rest[0] != ' ' {
+			t.Fatalf("logged scheme %q of %q does not end at a space", got, v)
+		}
+		for i := 0; i < len(got); i++ {
+			if c := got[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+				t.Fatalf("logged scheme %q of %q holds %q", got, v, c)
+			}
+		}
+		h := headerAttr("h", http.Header{"Authorization": {v}})
+		if s := h.Value.Group()[0].Value.String(); s != got+" [redacted]" {
+			t.Fatalf("header logged as %q", s)
+		}
+	})
+}
+
+// FuzzUPNFromSAN: the subjectAltName reader returns "" or a bounded,
+// printable name without ':' for any bytes, and never panics.
+func FuzzUPNFromSAN(f *testing.F) {
+	f.Add([]byte{0x30, 0x00})
+	f.Add(upnSAN(f, "alice@contoso.com").Value)
+	f.Fuzz(func(t *testing.T, der []byte) {
+		u := upnFromSAN(der)
+		if u != "" && certName(u) != u {
+			t.Fatalf("upnFromSAN returned %q", u)
+		}
+	})
+}
+
+// FuzzEWSOperation: the EWS operation reader never panics, reads at most
+// maxEWSPrefix bytes, and names an operation only when it found one.
+func FuzzEWSOperation(f *testing.F) {
+	f.Add(soapOp("GetItem"))
+	f.Add(`<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body></s:Body></s:Envelope>`)
+	f.Add(`<!DOCTYPE x [<!ENTITY a "b">]><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&a;</s:Body></s:Envelope>`)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := strings.NewReader(body)
+		op, err := ewsOperation(r)
+		if read := int64(len(body)) - int64(r.Len()); read > maxEWSPrefix {
+			t.Fatalf("read %d bytes", read)
+		}
+		if (err == nil) == (op == "") {
+			t.Fatalf("op %q, err %v", op, err)
+		}
+	})
+}

@@ -110,3 +110,48 @@ func TestMalformedLogged(t *testing.T) {
 		t.Errorf("log %v", rec.Attrs)
 	}
 }
+
+// TestAuthorizationNeverLogged: whatever the Authorization header looks
+// like, the logs show at most a short token-shaped scheme, never the
+// credentials ("Basic\t<credentials>" has no scheme: all of it is
+// credentials).
+func TestAuthorizationNeverLogged(t *testing.T) {
+	const secret = "SeCrEtCrEd"
+	for _, auth := range []string{
+		"Basic\t" + secret + "==",
+		"Basic\t\t" + secret,
+		secret + "==",
+		"Basic," + secret,
+		"Bearer/" + secret + " x",
+		"Negotiate=" + secret,
+		strings.Repeat("A", 40) + secret + " x",
+		"Basic " + secret + "!!",
+		"Bearer " + secret,
+		"NTLM " + secret,
+		" Basic " + secret,
+	} {
+		t.Run(auth, func(t *testing.T) {
+			e := newEnv(t, mustPolicy(t, device.Config{}))
+			e.proxy.Targets().AddDevice("D1")
+			resp := rawRequest(t, e.front.Listener.Addr().String(), "POST "+pathEAS+"?Cmd=Sync&User=jane&DeviceId=D1&DeviceType=iPhone HTTP/1.1\r\n"+
+				"Host: gw.test\r\nAuthorization: "+auth+"\r\nMS-ASProtocolVersion: 14.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			if resp.StatusCode == http.StatusOK && len(e.mail.requests()) != 0 {
+				t.Fatalf("forwarded with credentials %q", auth)
+			}
+			e.logs.waitFor(t, MsgTransaction, nil)
+			det := e.logs.waitFor(t, MsgTargeted, nil)
+			got, _ := det.Attrs["request_headers.Authorization"].(string)
+			scheme, ok := strings.CutSuffix(got, " [redacted]")
+			if !ok || len(scheme) > 32 || strings.ContainsAny(scheme, " \t=/,") {
+				t.Errorf("logged Authorization %q", got)
+			}
+			for _, r := range e.logs.all("") {
+				for k, v := range r.Attrs {
+					if s, ok := v.(string); ok && strings.Contains(s, secret) {
+						t.Errorf("%s record logs the credentials in %s: %q", r.Msg, k, s)
+					}
+				}
+			}
+		})
+	}
+}
