@@ -16,7 +16,7 @@
 // matches virtual directories.
 //
 //	/Microsoft-Server-ActiveSync  EAS: identity, decision, proxy or block
-//	/EWS                          EWS: the user rule below (404 with DisableEWS)
+//	/EWS                          EWS: the rule below when EWS.Enabled (off by default: 404)
 //	/Autodiscover                 passed through
 //	/owa (Webmail.Prefixes)       passed through when Webmail.Enabled (off by default)
 //	anything else                 404, never forwarded
@@ -29,17 +29,44 @@
 //
 // # ActiveSync
 //
-// OPTIONS passes without a decision: it has no query and only asks which
-// versions and commands the server speaks. Every other request is parsed
-// with [eas.ParseRequest] (plain and base64 query, User from Basic
-// authentication); a request the parser refuses (missing or duplicate
-// parameters, unknown command, bad base64, repeated identity headers,
-// malformed credentials) gets 400 and never reaches the mail server, and a
-// method other than POST gets 405. The identity ([device.NewIdentity], with
-// the client address) is decided on with the device's record and the
-// policy in force ([device.Decide]); devices without a record are
-// recorded by [device.Store.Observe]. Test mode allows and logs the
-// intended action. The query is forwarded byte for byte as decided on.
+// OPTIONS passes without a decision: it only asks which versions and
+// commands the server speaks. It is forwarded without its query and body
+// (a client could put a blocked device's Cmd=Sync on it). Every other
+// request is parsed with [eas.ParseRequest] (plain and base64 query, the
+// Authorization header per RFC 9110 section 11.4); a request the parser
+// refuses (missing or duplicate parameters, unknown command, bad base64,
+// repeated identity headers, an Authorization value that is not an
+// auth-scheme token then a space, malformed Basic credentials) gets 400
+// and never reaches the mail server, and a method other than POST gets
+// 405.
+//
+// # Identity
+//
+// The user of a request is the one its credentials name, never only what
+// the query's User claims:
+//
+//   - a client certificate verified against ClientCAFile: its UPN
+//     subjectAltName (otherName 1.3.6.1.4.1.311.20.2.3) or subject common
+//     name, as ClientCertUser says;
+//   - otherwise Authorization: Basic (the scheme in any case, then
+//     base64 of user:password).
+//
+// Every name present (certificate, Basic, the query's User) must name the
+// same account ([eas.SameUser]: case-insensitive; DOMAIN\user matches
+// user@domain.suffix when DOMAIN is the suffix's first label; a bare user
+// matches either form), else identity.user_conflict. Credentials that
+// name no user (Negotiate, Bearer, NTLM, none; a verified certificate
+// without the configured name) are identity.unidentified, unless
+// TrustQueryUser is set, which takes the query's User as is (see its
+// risk there). Both reasons refuse the request before the store and the
+// policy (test mode does not lift them) with the block response of
+// status 129.
+//
+// The identity ([device.NewIdentity] with that user and the client
+// address) is decided on with the device's record and the policy in force
+// ([device.Decide]); devices without a record are recorded by
+// [device.Store.Observe]. Test mode allows and logs the intended action.
+// The query is forwarded byte for byte as decided on.
 //
 // # Block responses
 //
@@ -97,29 +124,46 @@
 //
 // # EWS
 //
-// EWS requests come from mail apps and notification services rather than
-// from the device that syncs, so the rule is by user. The user is the one of
-// Authorization: Basic (the only scheme whose user the gateway can read):
+// /EWS is off unless EWS.Enabled: it answers 404 and never reaches the
+// mail server, as on the reference gateway. When on, EWS requests come
+// from mail apps and notification services rather than from a device that
+// syncs, so the rule is by user and client. The user is the verified
+// client certificate's, else the one of Authorization: Basic (see
+// Identity; EWS has no query User, and TrustQueryUser does not apply):
 // without credentials the gateway answers 401 with a Basic challenge
-// itself; malformed Basic credentials get 400; another scheme is refused
-// (ews.user_unidentified). The user may use EWS when:
+// itself; a malformed Authorization or Basic value gets 400; another
+// scheme is refused (ews.user_unidentified). The user may use EWS when:
 //
 //  1. a policy is loaded (otherwise 503, or allowed when mail may flow
 //     without one);
-//  2. the user passes the policy's user block and allow lists; and
+//  2. the request passes the policy as one from a device the gateway does
+//     not know: the user lists, the mail client lists (User-Agent),
+//     ManagedOnly (which therefore refuses every EWS request), the device
+//     type lists (an EWS request has no device type: a non-empty allow
+//     list refuses it), ABQ rules, the default access level; and
 //  3. some device of the user ([device.Store.ByUser]) is allowed by what
 //     its record decides: overrides, record binding, managed only, the
 //     managed-device policies, ABQ rules on DeviceModel and DeviceOS, the
-//     default access level. What only an EAS request tells (mail client,
-//     EAS device type, ABQ rules on DeviceType and UserAgent) is left out.
-//     A user without any record is allowed when a device without a record
-//     would be (ManagedOnly off, default access Allow).
+//     default access level. A user without any record is allowed when a
+//     device without a record would be.
 //
 // Test mode applies as for EAS. A refused EWS request gets 403
-// (general.user.*, ews.no_allowed_device, or the device reason when the
-// user has no record). Records are found by the user name as written
+// (general.*, ews.no_allowed_device, or the device reason when the user
+// has no record). Records are found by the user name as written
 // (case-insensitive): a record for jane@contoso.com does not match Basic
 // user CONTOSO\jane.
+//
+// The email security transforms read ActiveSync, not SOAP. When a
+// transform plan applies to the user and client, the EWS operation (the
+// first child of soap:Body in the EWS messages namespace, read with a
+// strict XML decoder from at most 64 KiB of the body; SOAPAction is not
+// trusted) must be one whose response carries no item body, preview or
+// attachment (folders, identifiers, notifications, directory; see
+// ewsSafeOperations). GetItem, GetAttachment, FindItem, ExportItems,
+// SyncFolderItems, GetConversationItems, FindConversation and every
+// operation not on the list, a body that does not parse, a compressed body
+// or a method other than POST get 403 (ews.transform_plan) and never
+// reach the mail server.
 //
 // # 451 redirects
 //
@@ -219,7 +263,7 @@
 //     pass, forwarded without a decision (OPTIONS, Autodiscover, webmail);
 //     reject, answered by the gateway without a decision (path not in
 //     normal form, unrouted path, malformed EAS request, method other than
-//     POST, EWS without readable credentials).
+//     POST, EWS without credentials or with malformed ones).
 //   - reason: a code of [device.Reasons] or [Reasons]; "" without a
 //     decision.
 //   - command_class: longpoll for Ping and Sync forwarded to the mail
