@@ -31,8 +31,9 @@ type Request struct {
 	// other schemes. The server authenticates this name, so when it differs
 	// from the query's User, policy should trust AuthUser.
 	AuthUser string
-	// AuthScheme is the scheme of the Authorization header ("Basic",
-	// "Bearer", "Negotiate", ...), "" when there is none.
+	// AuthScheme is the auth-scheme of the Authorization header ("Basic",
+	// "Bearer", "Negotiate", ... as sent; [ParseAuthorization]), "" when
+	// there is none or it is malformed (Parse then returns an error).
 	AuthScheme string
 
 	// ProtocolVersion comes from the base64 query, else from the

@@ -144,8 +144,10 @@ type Config struct {
 	// managed status.
 	TrustQueryUser bool
 	// ClientCAFile is a PEM bundle of the authorities whose client
-	// certificates identify users (certificate-based authentication).
-	// Default "": no client certificate is asked for. Not with PlainHTTP.
+	// certificates identify users (certificate-based authentication; the
+	// certificate needs the Client Authentication extended key usage).
+	// Read once by New; revocation is not checked. Default "": no client
+	// certificate is asked for. Not with PlainHTTP.
 	ClientCAFile string
 	// ClientCertMode is ClientCertOptional or ClientCertRequire. Default
 	// ClientCertOptional when ClientCAFile is set, else ClientCertOff.
