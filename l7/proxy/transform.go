@@ -141,6 +141,9 @@ func transformAttrs(a []slog.Attr, tx *txn) []slog.Attr {
 	if r.SMIMEPassed > 0 {
 		a = append(a, slog.Int("smime_passed", r.SMIMEPassed))
 	}
+	if r.SMIMEBlocked > 0 {
+		a = append(a, slog.Int("smime_blocked", r.SMIMEBlocked))
+	}
 	if tr.err != nil {
 		a = append(a, slog.String("transform_err", tr.err.Error()))
 	}

@@ -55,13 +55,25 @@ type Plan struct {
 	// BlockedNotice is appended to a text body whose attachments were
 	// removed.
 	BlockedNotice string
-	// SMIMEPassThrough leaves signed or encrypted mail untouched.
-	SMIMEPassThrough bool
-	// Remember notes an attachment's decision by file reference, so the
-	// download is refused or encrypted too.
-	Remember func(fileRef string, a attach.Action)
-	// Decided returns what Remember noted for a file reference.
-	Decided func(fileRef string) (attach.Action, bool)
+	// Remember notes what an attachment list said of the attachment
+	// behind a file reference, so that its download is decided the same
+	// way.
+	Remember func(fileRef string, l Listing)
+	// Listed returns what Remember noted for a file reference (in any
+	// of its encodings); false when it was never listed to this user and
+	// device, was forgotten, or is ambiguous.
+	Listed func(fileRef string) ([]Listing, bool)
+	// Unknown is the action for an attachment the gateway cannot see: a
+	// download Listed does not know, the content of encrypted S/MIME, an
+	// S/MIME container attachment. With a policy it is the strictest
+	// action of the device's rule set ([attach.Policy.Unknown]).
+	Unknown attach.Action
+}
+
+// Listing is what an attachment list said of one attachment: the name and
+// type its decision rests on.
+type Listing struct {
+	Name, ContentType string
 }
 
 // MIMEReport is what a MIME transform did.
@@ -69,8 +81,9 @@ type MIMEReport struct {
 	LinksChanged         int
 	AttachmentsBlocked   int
 	AttachmentsEncrypted int
-	Blocked              bool // the message was replaced (classification)
+	Blocked              bool // the message was replaced (classification, S/MIME)
 	SMIME                bool
+	SMIMEBlocked         int
 	Changed              bool
 }
 
@@ -87,6 +100,8 @@ type Report struct {
 	AttachmentsEncrypted int
 	MessagesBlocked      int
 	SMIMEPassed          int
+	// SMIMEBlocked counts S/MIME content replaced by the notice.
+	SMIMEBlocked int
 	// DownloadBlocked and DownloadEncrypted are set for an attachment
 	// download.
 	DownloadBlocked   bool
@@ -108,12 +123,24 @@ func (r *Report) addMIME(m MIMEReport) {
 	if m.SMIME {
 		r.SMIMEPassed++
 	}
+	r.SMIMEBlocked += m.SMIMEBlocked
 }
 
-// isSMIME reports whether a message class is signed or encrypted mail
-// ([MS-ASEMAIL] 2.2.2.41: IPM.Note.SMIME, IPM.Note.SMIME.MultipartSigned).
-func isSMIME(messageClass string) bool {
-	return len(messageClass) >= 13 && strings.EqualFold(messageClass[:13], "IPM.Note.SMIM")
+// isContainer reports whether an attachment is an S/MIME container: the
+// smime.p7m that holds a signed or encrypted message (Exchange lists one
+// for IPM.Note.SMIME and IPM.Note.SMIME.MultipartSigned mail, [MS-ASEMAIL]
+// 2.2.2.41), or a .p7m attached to other mail. The gateway does not open
+// it, so whatever it holds is unknown.
+func isContainer(name, contentType string) bool {
+	if n := strings.ToLower(strings.TrimRight(strings.TrimSpace(name), ". \t")); strings.HasSuffix(n, ".p7m") {
+		return true
+	}
+	mt, _, _ := strings.Cut(strings.ToLower(contentType), ";")
+	switch strings.TrimSpace(mt) {
+	case "application/pkcs7-mime", "application/x-pkcs7-mime":
+		return true
+	}
+	return false
 }
 
 // Limits bound what a transform holds.

@@ -122,9 +122,11 @@ func fixContent(n *wbxml.Node) {
 func (p *Plan) item(n *wbxml.Node, rep *Report) {
 	if n.TagID() == tagFetch {
 		props := n.Child("ItemOperations:Properties")
-		if ref := value(n.Child("AirSyncBase:FileReference")); ref != "" {
+		ref := value(n.Child("AirSyncBase:FileReference"))
+		switch {
+		case ref != "" || isAnonymousDownload(n, props):
 			p.fetchAttachment(n, ref, props, rep)
-		} else if props != nil {
+		case props != nil:
 			p.message(props, rep)
 		}
 		return
@@ -132,12 +134,29 @@ func (p *Plan) item(n *wbxml.Node, rep *Report) {
 	p.message(n, rep)
 }
 
-// message rewrites one message's body and attachments.
-func (p *Plan) message(n *wbxml.Node, rep *Report) {
-	if p.SMIMEPassThrough && isSMIME(value(n.Child("Email:MessageClass"))) {
-		rep.SMIMEPassed++
-		return
+// isAnonymousDownload reports whether a Fetch result carries content
+// (ItemOperations:Data, or a Part of a multipart answer) but names neither
+// a file reference nor a message (ServerId, LongId) nor a document
+// (LinkId): a server that did not echo the FileReference it was asked
+// for. It is an attachment of unknown name.
+func isAnonymousDownload(fetch, props *wbxml.Node) bool {
+	if props == nil || props.Child("ItemOperations:Data") == nil && props.Child("ItemOperations:Part") == nil {
+		return false
 	}
+	for _, id := range []string{"AirSync:ServerId", "Search:LongId", "DocumentLibrary:LinkId"} {
+		if fetch.Child(id) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// message rewrites one message's body and attachments. S/MIME mail is
+// walked like any other: its signature covers only the MIME form (body
+// type 4), where the MIME walk keeps it intact; a type 1 or 2 body and
+// the attachment list are the server's rendering, which no signature
+// covers.
+func (p *Plan) message(n *wbxml.Node, rep *Report) {
 	body := n.Child("AirSyncBase:Body")
 	legacy := n.Child("Email:Body")
 	if p.Classify != nil {
@@ -327,9 +346,10 @@ func (p *Plan) attachments(item *wbxml.Node, rep *Report) int {
 			if name == "" {
 				name = path.Base(ref)
 			}
-			act := p.Attachment(name, value(a.Child("AirSyncBase:ContentType")))
+			l := Listing{Name: name, ContentType: value(a.Child("AirSyncBase:ContentType"))}
+			act := p.listed(l)
 			if p.Remember != nil && ref != "" {
-				p.Remember(ref, act)
+				p.Remember(ref, l)
 			}
 			switch act {
 			case attach.Block:
@@ -363,23 +383,18 @@ func (p *Plan) attachments(item *wbxml.Node, rep *Report) int {
 }
 
 // fetchAttachment handles an ItemOperations Fetch of an attachment
-// ([MS-ASCMD] 2.2.3.67.1): refused when its file reference was blocked (the
-// Fetch gets Status 6, object not found or access denied, and no
-// Properties), encrypted when it was to be. Inline content
-// (ItemOperations:Data, base64) is encrypted here; content sent as a part
-// of a multipart response cannot be, so it is refused too (fail closed).
+// ([MS-ASCMD] 2.2.3.67.1), decided as a GetAttachment is
+// ([Plan.DownloadAction]): refused when blocked (the Fetch gets Status 6,
+// object not found or access denied, and no Properties), encrypted when
+// it is to be. Inline content (ItemOperations:Data, base64) is encrypted
+// here; content sent as a part of a multipart response cannot be, so it
+// is refused too (fail closed).
 func (p *Plan) fetchAttachment(fetch *wbxml.Node, ref string, props *wbxml.Node, rep *Report) {
-	act, ok := attach.Allow, false
-	if p.Decided != nil {
-		act, ok = p.Decided(ref)
+	ct := ""
+	if props != nil {
+		ct = value(props.Child("AirSyncBase:ContentType"))
 	}
-	if !ok && p.Attachment != nil {
-		ct := ""
-		if props != nil {
-			ct = value(props.Child("AirSyncBase:ContentType"))
-		}
-		act = p.Attachment(path.Base(ref), ct)
-	}
+	act := p.DownloadAction(ref, ct)
 	if act == attach.Allow || props == nil {
 		return
 	}
