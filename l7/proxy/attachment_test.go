@@ -50,7 +50,7 @@ func TestAttachmentDownloadForms(t *testing.T) {
 	}
 	newRules := func() *transform.Rules {
 		r := &transform.Rules{Master: master, SMIMEPassThrough: true, Attachments: &attach.Policy{
-			Managed: attach.RuleSet{Rules: []attach.Rule{{Extensions: []string{"pdf"}, Action: attach.Encrypt}, {Extensions: []string{"exe"}, Action: attach.Block}}},
+			Managed:   attach.RuleSet{Rules: []attach.Rule{{Extensions: []string{"pdf"}, Action: attach.Encrypt}, {Extensions: []string{"exe"}, Action: attach.Block}}},
 			Unmanaged: attach.RuleSet{Rules: []attach.Rule{{Extensions: []string{"txt"}, Action: attach.Allow}}, Default: attach.Block}}}
 		r.ShareMemory(nil)
 		return r
