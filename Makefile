@@ -46,6 +46,7 @@ FUZZ_TARGETS := \
 	./l7/wbxml/:FuzzRoundTrip \
 	./l7/eas/:FuzzParseQuery \
 	./l7/eas/:FuzzUnmarshalBinary \
+	./l7/eas/:FuzzFileReferenceKey \
 	./policy/device/:FuzzGlob \
 	./policy/device/:FuzzParseOSVersion \
 	./policy/device/:FuzzDecide \

@@ -1,27 +1,3 @@
-// Package transform applies the gateway's email security to what the mail
-// server sends a device: links rewritten for the managed secure browser,
-// attachments blocked or encrypted, classified messages replaced, S/MIME
-// passed through untouched. It works on the EAS responses that carry mail
-// (Sync Add/Change, ItemOperations Fetch, Search and Find results,
-// GetAttachment) and on every body form (AirSyncBase Body types 1, 2 and
-// 4, the legacy Email:Body of protocol 2.5).
-//
-// A [Plan] is what applies to one request: built per device and user from
-// the configured rules ([Rules.Plan]). With nothing to do, responses are
-// not touched; with rules that match nothing, every response passes byte
-// for byte: the WBXML walk re-encodes unchanged items exactly as they came
-// (the codec's exact round trip), and the MIME walk copies unchanged parts
-// verbatim.
-//
-// # Streaming
-//
-// Responses are walked token by token and written as they are read. Only
-// one item at a time (the ApplicationData of a Sync Add or Change, the
-// Properties of a Fetch or a Search result) is held, to rewrite its body and
-// attachment list together, bounded by [Limits.MaxItemBytes]; an item over
-// the bound fails the response (the client retries with a smaller window)
-// rather than slip through unchecked. Attachment downloads stream through
-// the encrypter chunk by chunk. Nothing is stored.
 package transform
 
 import (
