@@ -84,7 +84,9 @@
 // Properties of a Fetch or a Search result) is held, to rewrite its body and
 // attachment list together, bounded by [Limits.MaxItemBytes]; an item over
 // the bound fails the response (the client retries with a smaller window)
-// rather than slip through unchecked. Signed MIME content is held whole
+// rather than slip through unchecked. A MIME body the MIME walk cannot
+// finish (nested or headed beyond its limits) is replaced by the notice,
+// not passed. Signed MIME content is held whole
 // to be checked before it is sent on (bounded; larger is replaced by the
 // notice). Attachment downloads stream through the encrypter chunk by
 // chunk. Nothing is stored.

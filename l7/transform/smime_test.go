@@ -2,6 +2,7 @@ package transform
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/transform/classify"
 	"github.com/mailgate/enforcer/l7/transform/links"
+	"github.com/mailgate/enforcer/l7/transform/mime"
 	"github.com/mailgate/enforcer/l7/wbxml"
 )
 
@@ -122,5 +124,25 @@ func TestSMIMEEncryptedItem(t *testing.T) {
 		"AirSync:ApplicationData", "AirSyncBase:Body", "AirSyncBase:Data").Value()
 	if strings.Contains(got, "MIAGCSqGSIb3DQEHA6CAMIA=") || !strings.Contains(got, "Removed by policy.") || rep.SMIMEBlocked != 1 {
 		t.Errorf("encrypted S/MIME under a blocking unknown rule: report %+v, body:\n%s", rep, got)
+	}
+}
+
+// TestMIMEBeyondLimits: a MIME body the walk cannot finish (nested deeper
+// than its limit) would carry its attachments unchecked: the message
+// becomes the notice. Before, it passed as it came.
+func TestMIMEBeyondLimits(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Subject: deep\r\nMIME-Version: 1.0\r\n")
+	for i := range 40 {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=tool.exe\r\n\r\nMZ\r\n")
+	in := encode(t, syncResponse(T("Email:Subject", "deep"), E("AirSyncBase:Body", T("AirSyncBase:Type", "4"),
+		T("AirSyncBase:EstimatedDataSize", itoa(b.Len())), T("AirSyncBase:Truncated", "0"), T("AirSyncBase:Data", b.String()))))
+	out, rep := run(t, smimePlan(t), in)
+	got := decode(t, out).Find("AirSync:Collections", "AirSync:Collection", "AirSync:Commands", "AirSync:Add",
+		"AirSync:ApplicationData", "AirSyncBase:Body", "AirSyncBase:Data").Value()
+	if strings.Contains(got, "tool.exe") || !strings.Contains(got, mime.DefaultBlockedMessage) || rep.MessagesBlocked != 1 {
+		t.Errorf("report %+v, body:\n%.300s", rep, got)
 	}
 }

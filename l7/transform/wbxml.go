@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailgate/enforcer/l7/transform/attach"
+	"github.com/mailgate/enforcer/l7/transform/mime"
 	"github.com/mailgate/enforcer/l7/wbxml"
 )
 
@@ -169,7 +170,13 @@ func (p *Plan) message(n *wbxml.Node, rep *Report) {
 	removed := p.attachments(n, rep)
 	switch {
 	case body != nil:
-		p.body(body, removed, rep)
+		if !p.body(body, removed, rep) {
+			// A MIME body the walk could not finish (nested or
+			// headed beyond its limits) would carry its attachments
+			// past the policy: the message becomes the notice.
+			p.replaceBody(n, body, legacy, []byte(mime.DefaultBlockedMessage))
+			rep.MessagesBlocked++
+		}
 	case legacy != nil:
 		p.legacyBody(n, legacy, removed, rep)
 	}
@@ -178,10 +185,12 @@ func (p *Plan) message(n *wbxml.Node, rep *Report) {
 // body rewrites an AirSyncBase:Body ([MS-ASAIRS] 2.2.2.9): links in types
 // 1 and 2, the whole MIME message of type 4. Sizes follow the data:
 // EstimatedDataSize is the untruncated size, so it moves by the change.
-func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) {
+// It returns false when the MIME walk failed: the body is left for the
+// caller to replace.
+func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) bool {
 	data := body.Child("AirSyncBase:Data")
 	if data == nil {
-		return
+		return true
 	}
 	old := nodeBytes(data)
 	truncated := value(body.Child("AirSyncBase:Truncated")) == "1"
@@ -193,21 +202,24 @@ func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) {
 		out = p.html(old, removed, truncated, rep)
 	case "4":
 		if p.MIME == nil {
-			return
+			return true
 		}
 		var b bytes.Buffer
 		m, err := p.MIME(&b, bytes.NewReader(old))
-		if err != nil || !m.Changed {
+		if err != nil {
+			return false
+		}
+		if !m.Changed {
 			rep.addMIME(MIMEReport{SMIME: m.SMIME})
-			return
+			return true
 		}
 		rep.addMIME(m)
 		out = b.Bytes()
 	default:
-		return
+		return true
 	}
 	if out == nil {
-		return
+		return true
 	}
 	setBytes(data, out)
 	if est := body.Child("AirSyncBase:EstimatedDataSize"); est != nil {
@@ -215,6 +227,7 @@ func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) {
 			est.SetText(strconv.FormatInt(max(0, v+int64(len(out)-len(old))), 10))
 		}
 	}
+	return true
 }
 
 // text and html rewrite links and, when attachments were removed and the
