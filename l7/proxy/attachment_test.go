@@ -227,6 +227,10 @@ func TestAttachmentDownloadForms(t *testing.T) {
 	for _, f := range forms {
 		want(t, "listed before a restart", "1%3a11%3a3", f, "jane", "MANAGED", attach.Block, nil)
 	}
+	// The transaction log says why.
+	e.logs.waitFor(t, MsgTransaction, func(r logRecord) bool {
+		return r.Attrs["cmd"] == "GetAttachment" && r.Attrs["attachment_unlisted"] == true
+	})
 	sync(t, "jane", "MANAGED")
 	for _, f := range forms {
 		want(t, "listed again", "1%3a11%3a3", f, "jane", "MANAGED", attach.Allow, refContent["1:11:3"])

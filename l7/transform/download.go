@@ -17,24 +17,31 @@ import (
 // none, and a client could append one. Allow when the plan has no
 // attachment policy.
 func (p *Plan) DownloadAction(ref, contentType string) attach.Action {
+	a, _ := p.Download(ref, contentType)
+	return a
+}
+
+// Download is DownloadAction that also reports whether the unknown rule
+// decided (the reference was not listed to this user and device), for
+// the transaction log.
+func (p *Plan) Download(ref, contentType string) (a attach.Action, unlisted bool) {
 	if p == nil || p.Attachment == nil {
-		return attach.Allow
+		return attach.Allow, false
 	}
 	if p.Listed == nil {
-		return p.Unknown
+		return p.Unknown, true
 	}
 	ls, ok := p.Listed(ref)
 	if !ok {
-		return p.Unknown
+		return p.Unknown, true
 	}
-	a := attach.Allow
 	for _, l := range ls {
 		a = attach.Stricter(a, p.listed(l))
 		if contentType != "" && contentType != l.ContentType {
 			a = attach.Stricter(a, p.Attachment(l.Name, contentType))
 		}
 	}
-	return a
+	return a, false
 }
 
 // listed decides an attachment by what its list said; an S/MIME

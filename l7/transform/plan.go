@@ -82,6 +82,9 @@ type Report struct {
 	// download.
 	DownloadBlocked   bool
 	DownloadEncrypted bool
+	// DownloadUnlisted: a download's reference was not listed to this
+	// user and device (or was forgotten): the unknown rule decided.
+	DownloadUnlisted bool
 }
 
 // Changed reports whether anything was changed.

@@ -407,7 +407,10 @@ func (p *Plan) fetchAttachment(fetch *wbxml.Node, ref string, props *wbxml.Node,
 	if props != nil {
 		ct = value(props.Child("AirSyncBase:ContentType"))
 	}
-	act := p.DownloadAction(ref, ct)
+	act, unlisted := p.Download(ref, ct)
+	if unlisted && act != attach.Allow {
+		rep.DownloadUnlisted = true
+	}
 	if act == attach.Allow || props == nil {
 		return
 	}
