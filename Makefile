@@ -47,6 +47,7 @@ FUZZ_TARGETS := \
 	./l7/eas/:FuzzParseQuery \
 	./l7/eas/:FuzzUnmarshalBinary \
 	./l7/eas/:FuzzParseAuthorization \
+	./l7/eas/:FuzzFileReferenceKey \
 	./policy/device/:FuzzGlob \
 	./policy/device/:FuzzParseOSVersion \
 	./policy/device/:FuzzDecide \

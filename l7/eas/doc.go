@@ -35,6 +35,13 @@
 // kept as upper-case hex with [Query.DeviceIDBinary] set, so that logs and
 // policy look-ups see text and re-encoding restores the original bytes.
 //
+// # File references
+//
+// Attachments are named by file references that the mail server hands
+// out percent-encoded and reads back decoded, as many times as it likes;
+// [FileReferenceKey] gives the one key under which every form of a
+// reference meets.
+//
 // # Users
 //
 // User names keep the form the client sent, DOMAIN\user or user@domain;

@@ -57,6 +57,11 @@ type Query struct {
 	HasPolicyKey bool
 
 	// Command parameters ([MS-ASHTTP] 2.2.1.1.1.2.5 and 2.2.1.1.1.1.3).
+	//
+	// AttachmentName is GetAttachment's file reference as the query
+	// carries it: percent-decoded once in the plain form, raw in the
+	// base64 form. Compare references by [FileReferenceKey], never as
+	// strings: the mail server decodes them further.
 	AttachmentName string
 	CollectionID   string
 	ItemID         string

@@ -110,13 +110,16 @@ func (p *Proxy) serveEAS(w *responseWriter, r *http.Request, tx *txn) {
 				}
 				r.URL.RawQuery = enc
 			}
-			if req.Command == eas.GetAttachment && tx.plan.DownloadAction(tx.attachmentName, "") == attach.Block {
-				// Known blocked (by the listing or by name): refused
-				// without fetching it from the mail server.
-				tx.transformed.Store(&transformResult{rep: transform.Report{DownloadBlocked: true, AttachmentsBlocked: 1}})
-				tx.blocked = true
-				writeError(w, http.StatusForbidden, nil)
-				return
+			if req.Command == eas.GetAttachment {
+				if act, unlisted := tx.plan.Download(tx.attachmentName, ""); act == attach.Block {
+					// Blocked (by what its listing named, or unlisted
+					// under a blocking unknown rule): refused without
+					// fetching it from the mail server.
+					tx.transformed.Store(&transformResult{rep: transform.Report{DownloadBlocked: true, AttachmentsBlocked: 1, DownloadUnlisted: unlisted}})
+					tx.blocked = true
+					writeError(w, http.StatusForbidden, nil)
+					return
+				}
 			}
 		}
 	}

@@ -57,10 +57,11 @@ func (p *Proxy) transformResponse(resp *http.Response, tx *txn) error {
 		return fmt.Errorf("%w (Content-Encoding %q)", errEncodedUnderPlan, ce)
 	}
 	if tx.cmd == eas.GetAttachment {
-		switch plan.DownloadAction(tx.attachmentName, resp.Header.Get("Content-Type")) {
+		act, unlisted := plan.Download(tx.attachmentName, resp.Header.Get("Content-Type"))
+		switch act {
 		case attach.Block:
 			resp.Body.Close()
-			tx.transformed.Store(&transformResult{rep: transform.Report{DownloadBlocked: true, AttachmentsBlocked: 1}})
+			tx.transformed.Store(&transformResult{rep: transform.Report{DownloadBlocked: true, AttachmentsBlocked: 1, DownloadUnlisted: unlisted}})
 			// GetAttachment has no WBXML response ([MS-ASCMD]
 			// 2.2.1.7): 403, as for any refused download.
 			*resp = http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor,
@@ -80,7 +81,7 @@ func (p *Proxy) transformResponse(resp *http.Response, tx *txn) error {
 			}
 			resp.Header.Set("Content-Type", "application/octet-stream")
 			resp.Body = plan.EncryptStream(resp.Body)
-			tx.transformed.Store(&transformResult{rep: transform.Report{DownloadEncrypted: true, AttachmentsEncrypted: 1}})
+			tx.transformed.Store(&transformResult{rep: transform.Report{DownloadEncrypted: true, AttachmentsEncrypted: 1, DownloadUnlisted: unlisted}})
 		}
 		return nil
 	}
@@ -140,6 +141,14 @@ func transformAttrs(a []slog.Attr, tx *txn) []slog.Attr {
 	}
 	if r.SMIMEPassed > 0 {
 		a = append(a, slog.Int("smime_passed", r.SMIMEPassed))
+	}
+	if r.DownloadUnlisted {
+		// Decided by the unknown rule: never listed to this user and
+		// device, or listed before a restart.
+		a = append(a, slog.Bool("attachment_unlisted", true))
+	}
+	if r.SMIMEBlocked > 0 {
+		a = append(a, slog.Int("smime_blocked", r.SMIMEBlocked))
 	}
 	if tr.err != nil {
 		a = append(a, slog.String("transform_err", tr.err.Error()))

@@ -36,7 +36,7 @@ func FuzzWBXML(f *testing.F) {
 		MIME: func(w io.Writer, r io.Reader) (MIMEReport, error) {
 			_, err := io.Copy(w, r)
 			return MIMEReport{}, err
-		}, SMIMEPassThrough: true}
+		}}
 	idle := &Plan{HTML: func(b []byte) ([]byte, int) { return b, 0 }, Attachment: func(string, string) attach.Action { return attach.Allow }}
 	real := realPlan(f)
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -1,27 +1,3 @@
-// Package transform applies the gateway's email security to what the mail
-// server sends a device: links rewritten for the managed secure browser,
-// attachments blocked or encrypted, classified messages replaced, S/MIME
-// passed through untouched. It works on the EAS responses that carry mail
-// (Sync Add/Change, ItemOperations Fetch, Search and Find results,
-// GetAttachment) and on every body form (AirSyncBase Body types 1, 2 and
-// 4, the legacy Email:Body of protocol 2.5).
-//
-// A [Plan] is what applies to one request: built per device and user from
-// the configured rules ([Rules.Plan]). With nothing to do, responses are
-// not touched; with rules that match nothing, every response passes byte
-// for byte: the WBXML walk re-encodes unchanged items exactly as they came
-// (the codec's exact round trip), and the MIME walk copies unchanged parts
-// verbatim.
-//
-// # Streaming
-//
-// Responses are walked token by token and written as they are read. Only
-// one item at a time (the ApplicationData of a Sync Add or Change, the
-// Properties of a Fetch or a Search result) is held, to rewrite its body and
-// attachment list together, bounded by [Limits.MaxItemBytes]; an item over
-// the bound fails the response (the client retries with a smaller window)
-// rather than slip through unchecked. Attachment downloads stream through
-// the encrypter chunk by chunk. Nothing is stored.
 package transform
 
 import (
@@ -55,13 +31,25 @@ type Plan struct {
 	// BlockedNotice is appended to a text body whose attachments were
 	// removed.
 	BlockedNotice string
-	// SMIMEPassThrough leaves signed or encrypted mail untouched.
-	SMIMEPassThrough bool
-	// Remember notes an attachment's decision by file reference, so the
-	// download is refused or encrypted too.
-	Remember func(fileRef string, a attach.Action)
-	// Decided returns what Remember noted for a file reference.
-	Decided func(fileRef string) (attach.Action, bool)
+	// Remember notes what an attachment list said of the attachment
+	// behind a file reference, so that its download is decided the same
+	// way.
+	Remember func(fileRef string, l Listing)
+	// Listed returns what Remember noted for a file reference (in any
+	// of its encodings); false when it was never listed to this user and
+	// device, was forgotten, or is ambiguous.
+	Listed func(fileRef string) ([]Listing, bool)
+	// Unknown is the action for an attachment the gateway cannot see: a
+	// download Listed does not know, the content of encrypted S/MIME, an
+	// S/MIME container attachment. With a policy it is the strictest
+	// action of the device's rule set ([attach.Policy.Unknown]).
+	Unknown attach.Action
+}
+
+// Listing is what an attachment list said of one attachment: the name and
+// type its decision rests on.
+type Listing struct {
+	Name, ContentType string
 }
 
 // MIMEReport is what a MIME transform did.
@@ -69,8 +57,9 @@ type MIMEReport struct {
 	LinksChanged         int
 	AttachmentsBlocked   int
 	AttachmentsEncrypted int
-	Blocked              bool // the message was replaced (classification)
+	Blocked              bool // the message was replaced (classification, S/MIME)
 	SMIME                bool
+	SMIMEBlocked         int
 	Changed              bool
 }
 
@@ -87,10 +76,15 @@ type Report struct {
 	AttachmentsEncrypted int
 	MessagesBlocked      int
 	SMIMEPassed          int
+	// SMIMEBlocked counts S/MIME content replaced by the notice.
+	SMIMEBlocked int
 	// DownloadBlocked and DownloadEncrypted are set for an attachment
 	// download.
 	DownloadBlocked   bool
 	DownloadEncrypted bool
+	// DownloadUnlisted: a download's reference was not listed to this
+	// user and device (or was forgotten): the unknown rule decided.
+	DownloadUnlisted bool
 }
 
 // Changed reports whether anything was changed.
@@ -108,12 +102,24 @@ func (r *Report) addMIME(m MIMEReport) {
 	if m.SMIME {
 		r.SMIMEPassed++
 	}
+	r.SMIMEBlocked += m.SMIMEBlocked
 }
 
-// isSMIME reports whether a message class is signed or encrypted mail
-// ([MS-ASEMAIL] 2.2.2.41: IPM.Note.SMIME, IPM.Note.SMIME.MultipartSigned).
-func isSMIME(messageClass string) bool {
-	return len(messageClass) >= 13 && strings.EqualFold(messageClass[:13], "IPM.Note.SMIM")
+// isContainer reports whether an attachment is an S/MIME container: the
+// smime.p7m that holds a signed or encrypted message (Exchange lists one
+// for IPM.Note.SMIME and IPM.Note.SMIME.MultipartSigned mail, [MS-ASEMAIL]
+// 2.2.2.41), or a .p7m attached to other mail. The gateway does not open
+// it, so whatever it holds is unknown.
+func isContainer(name, contentType string) bool {
+	if n := strings.ToLower(strings.TrimRight(strings.TrimSpace(name), ". \t")); strings.HasSuffix(n, ".p7m") {
+		return true
+	}
+	mt, _, _ := strings.Cut(strings.ToLower(contentType), ";")
+	switch strings.TrimSpace(mt) {
+	case "application/pkcs7-mime", "application/x-pkcs7-mime":
+		return true
+	}
+	return false
 }
 
 // Limits bound what a transform holds.

@@ -1,11 +1,15 @@
 package transform
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"io"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 
+	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/transform/classify"
 	"github.com/mailgate/enforcer/l7/transform/links"
@@ -27,16 +31,23 @@ type Rules struct {
 	// Master derives the device-user keys of encrypted attachments;
 	// required when the policy encrypts.
 	Master *attach.Master
-	// SMIMEPassThrough leaves signed and encrypted mail untouched.
+	// SMIMEPassThrough keeps S/MIME signatures intact: signed MIME
+	// content is sent on byte for byte or, when an attachment in it
+	// would be blocked or encrypted, replaced whole by the notice;
+	// encrypted S/MIME passes when the unknown rule allows, else is
+	// replaced. Without it S/MIME is transformed like any mail. See the
+	// package doc.
 	SMIMEPassThrough bool
 
 	refs *refMemory
 }
 
-// ShareMemory makes r remember attachment decisions (by file reference,
-// for the download) in old's memory, so that a reload keeps them; with
-// old nil or without one, r gets a memory of its own. Without a memory,
-// downloads are decided by name and content type alone.
+// ShareMemory makes r remember attachment listings (by user, device and
+// file reference, for the download) in old's memory, so that a reload
+// keeps them; with old nil or without one, r gets a memory of its own.
+// Remembered are names and types, not decisions: a download is decided
+// under the rules in force when it is asked for. Without a memory, every
+// download gets the unknown rule ([Plan.Unknown]).
 func (r *Rules) ShareMemory(old *Rules) {
 	if old != nil && old.refs != nil {
 		r.refs = old.refs
@@ -58,7 +69,7 @@ func (r *Rules) Plan(who Who) *Plan {
 	if r == nil {
 		return nil
 	}
-	p := &Plan{SMIMEPassThrough: r.SMIMEPassThrough}
+	p := &Plan{}
 	var mo mime.Options
 	mo.TransformSMIME = !r.SMIMEPassThrough
 	if r.Links != nil && (who.Managed || r.LinksUnmanaged) {
@@ -105,17 +116,31 @@ func (r *Rules) Plan(who Who) *Plan {
 			}
 			mo.Attachment = p.Attachment
 		}
+		p.Unknown = pol.Unknown(who.Managed)
+		if p.Unknown == attach.Encrypt && r.Master == nil {
+			p.Unknown = attach.Block
+		}
+		mo.Opaque = p.Unknown
 		if mem := r.refs; mem != nil {
-			dev := refKey(who.DeviceID, "")
-			p.Remember = func(ref string, a attach.Action) { mem.remember(dev+ref, a) }
-			p.Decided = func(ref string) (attach.Action, bool) { return mem.lookup(dev + ref) }
+			p.Remember = func(ref string, l Listing) {
+				if k, ok := refKey(who, ref); ok {
+					mem.remember(k, l)
+				}
+			}
+			p.Listed = func(ref string) ([]Listing, bool) {
+				k, ok := refKey(who, ref)
+				if !ok {
+					return nil, false
+				}
+				return mem.lookup(k)
+			}
 		}
 	}
 	if mo.Text != nil || mo.Attachment != nil || mo.Classify != nil {
 		p.MIME = func(w io.Writer, src io.Reader) (MIMEReport, error) {
 			rep, err := mime.Transform(w, src, mo)
 			return MIMEReport{LinksChanged: rep.LinksChanged, AttachmentsBlocked: rep.AttachmentsBlocked,
-				AttachmentsEncrypted: rep.AttachmentsEncrypted, Blocked: rep.Blocked, SMIME: rep.SMIME, Changed: rep.Changed}, err
+				AttachmentsEncrypted: rep.AttachmentsEncrypted, Blocked: rep.Blocked, SMIME: rep.SMIME, SMIMEBlocked: rep.SMIMEBlocked, Changed: rep.Changed}, err
 		}
 	}
 	if !p.Active() {
@@ -124,33 +149,81 @@ func (r *Rules) Plan(who Who) *Plan {
 	return p
 }
 
-func refKey(deviceID, ref string) string {
-	return strings.ToLower(deviceID) + "\x00" + ref
+// refKey is the memory's key of a file reference listed to who: the
+// user, the device and the reference's canonical form
+// ([eas.FileReferenceKey]), hashed so that an entry's size does not
+// depend on what the mail server put in a reference. A reference listed
+// to one user or device is unknown to every other.
+func refKey(who Who, ref string) (refID, bool) {
+	canon, ok := eas.FileReferenceKey(ref)
+	if !ok {
+		return refID{}, false
+	}
+	h := sha256.New()
+	for _, s := range []string{eas.NormalizeUser(who.User), strings.ToLower(who.DeviceID), canon} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	var id refID
+	copy(id[:], h.Sum(nil))
+	return id, true
 }
 
-// refMemory remembers attachment decisions by device and file reference,
-// so that a download gets the decision its listing got. Bounded: when
-// full, the oldest half is forgotten (a forgotten reference is decided
-// again by name and type at download).
+// refID is a hashed reference key; 128 bits keep accidental collisions
+// out of reach for any number of entries the memory holds.
+type refID [16]byte
+
+// refMemory remembers, per user, device and canonical file reference,
+// what the attachment lists said of an attachment (its name and type), so
+// that a download is decided as its listing is under the rules in force
+// when it is asked for. Bounded: when full, the oldest half is forgotten;
+// a forgotten reference, like one never listed (or listed before the
+// gateway started), gets the unknown rule ([Plan.Unknown]).
 type refMemory struct {
 	mu    sync.Mutex
-	m     map[string]attach.Action
-	order []string
+	m     map[refID][]Listing
+	order []refID
+	max   int // default maxRefs
 }
 
-const maxRefs = 1 << 20
+// maxRefs bounds the memory: about 100 bytes an entry.
+const maxRefs = 1 << 19
 
-func (rm *refMemory) remember(k string, a attach.Action) {
+// maxListings bounds the listings one key holds: more different names
+// under one key than this, and the key is ambiguous (unknown rule).
+const maxListings = 4
+
+func (rm *refMemory) remember(k refID, l Listing) {
+	if len(l.Name) > maxListedName {
+		// The extension is what the rules look at: keep the end.
+		l.Name = l.Name[len(l.Name)-maxListedName:]
+	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if rm.m == nil {
-		rm.m = map[string]attach.Action{}
+		rm.m = map[refID][]Listing{}
 	}
-	if _, ok := rm.m[k]; !ok {
+	ls, seen := rm.m[k]
+	if !seen {
 		rm.order = append(rm.order, k)
 	}
-	rm.m[k] = a
-	if len(rm.order) > maxRefs {
+	switch {
+	case seen && ls == nil:
+		// Already ambiguous.
+	case slices.Contains(ls, l):
+	case len(ls) == maxListings:
+		rm.m[k] = nil
+	default:
+		// A new slice: lookups hand theirs out without the lock.
+		rm.m[k] = append(ls[:len(ls):len(ls)], l)
+	}
+	limit := rm.max
+	if limit <= 0 {
+		limit = maxRefs
+	}
+	if len(rm.order) > limit {
 		half := len(rm.order) / 2
 		for _, old := range rm.order[:half] {
 			delete(rm.m, old)
@@ -159,9 +232,14 @@ func (rm *refMemory) remember(k string, a attach.Action) {
 	}
 }
 
-func (rm *refMemory) lookup(k string) (attach.Action, bool) {
+// maxListedName bounds a remembered name; longer ones keep their end.
+const maxListedName = 255
+
+// lookup returns the listings of k; ok is false when k was never listed,
+// was forgotten, or is ambiguous.
+func (rm *refMemory) lookup(k refID) ([]Listing, bool) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	a, ok := rm.m[k]
-	return a, ok
+	ls, ok := rm.m[k]
+	return ls, ok && len(ls) > 0
 }

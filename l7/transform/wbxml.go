@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mailgate/enforcer/l7/transform/attach"
+	"github.com/mailgate/enforcer/l7/transform/mime"
 	"github.com/mailgate/enforcer/l7/wbxml"
 )
 
@@ -122,9 +123,11 @@ func fixContent(n *wbxml.Node) {
 func (p *Plan) item(n *wbxml.Node, rep *Report) {
 	if n.TagID() == tagFetch {
 		props := n.Child("ItemOperations:Properties")
-		if ref := value(n.Child("AirSyncBase:FileReference")); ref != "" {
+		ref := value(n.Child("AirSyncBase:FileReference"))
+		switch {
+		case ref != "" || isAnonymousDownload(n, props):
 			p.fetchAttachment(n, ref, props, rep)
-		} else if props != nil {
+		case props != nil:
 			p.message(props, rep)
 		}
 		return
@@ -132,12 +135,29 @@ func (p *Plan) item(n *wbxml.Node, rep *Report) {
 	p.message(n, rep)
 }
 
-// message rewrites one message's body and attachments.
-func (p *Plan) message(n *wbxml.Node, rep *Report) {
-	if p.SMIMEPassThrough && isSMIME(value(n.Child("Email:MessageClass"))) {
-		rep.SMIMEPassed++
-		return
+// isAnonymousDownload reports whether a Fetch result carries content
+// (ItemOperations:Data, or a Part of a multipart answer) but names neither
+// a file reference nor a message (ServerId, LongId) nor a document
+// (LinkId): a server that did not echo the FileReference it was asked
+// for. It is an attachment of unknown name.
+func isAnonymousDownload(fetch, props *wbxml.Node) bool {
+	if props == nil || props.Child("ItemOperations:Data") == nil && props.Child("ItemOperations:Part") == nil {
+		return false
 	}
+	for _, id := range []string{"AirSync:ServerId", "Search:LongId", "DocumentLibrary:LinkId"} {
+		if fetch.Child(id) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// message rewrites one message's body and attachments. S/MIME mail is
+// walked like any other: its signature covers only the MIME form (body
+// type 4), where the MIME walk keeps it intact; a type 1 or 2 body and
+// the attachment list are the server's rendering, which no signature
+// covers.
+func (p *Plan) message(n *wbxml.Node, rep *Report) {
 	body := n.Child("AirSyncBase:Body")
 	legacy := n.Child("Email:Body")
 	if p.Classify != nil {
@@ -150,7 +170,13 @@ func (p *Plan) message(n *wbxml.Node, rep *Report) {
 	removed := p.attachments(n, rep)
 	switch {
 	case body != nil:
-		p.body(body, removed, rep)
+		if !p.body(body, removed, rep) {
+			// A MIME body the walk could not finish (nested or
+			// headed beyond its limits) would carry its attachments
+			// past the policy: the message becomes the notice.
+			p.replaceBody(n, body, legacy, []byte(mime.DefaultBlockedMessage))
+			rep.MessagesBlocked++
+		}
 	case legacy != nil:
 		p.legacyBody(n, legacy, removed, rep)
 	}
@@ -159,10 +185,12 @@ func (p *Plan) message(n *wbxml.Node, rep *Report) {
 // body rewrites an AirSyncBase:Body ([MS-ASAIRS] 2.2.2.9): links in types
 // 1 and 2, the whole MIME message of type 4. Sizes follow the data:
 // EstimatedDataSize is the untruncated size, so it moves by the change.
-func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) {
+// It returns false when the MIME walk failed: the body is left for the
+// caller to replace.
+func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) bool {
 	data := body.Child("AirSyncBase:Data")
 	if data == nil {
-		return
+		return true
 	}
 	old := nodeBytes(data)
 	truncated := value(body.Child("AirSyncBase:Truncated")) == "1"
@@ -174,21 +202,24 @@ func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) {
 		out = p.html(old, removed, truncated, rep)
 	case "4":
 		if p.MIME == nil {
-			return
+			return true
 		}
 		var b bytes.Buffer
 		m, err := p.MIME(&b, bytes.NewReader(old))
-		if err != nil || !m.Changed {
+		if err != nil {
+			return false
+		}
+		if !m.Changed {
 			rep.addMIME(MIMEReport{SMIME: m.SMIME})
-			return
+			return true
 		}
 		rep.addMIME(m)
 		out = b.Bytes()
 	default:
-		return
+		return true
 	}
 	if out == nil {
-		return
+		return true
 	}
 	setBytes(data, out)
 	if est := body.Child("AirSyncBase:EstimatedDataSize"); est != nil {
@@ -196,6 +227,7 @@ func (p *Plan) body(body *wbxml.Node, removed int, rep *Report) {
 			est.SetText(strconv.FormatInt(max(0, v+int64(len(out)-len(old))), 10))
 		}
 	}
+	return true
 }
 
 // text and html rewrite links and, when attachments were removed and the
@@ -327,9 +359,10 @@ func (p *Plan) attachments(item *wbxml.Node, rep *Report) int {
 			if name == "" {
 				name = path.Base(ref)
 			}
-			act := p.Attachment(name, value(a.Child("AirSyncBase:ContentType")))
+			l := Listing{Name: name, ContentType: value(a.Child("AirSyncBase:ContentType"))}
+			act := p.listed(l)
 			if p.Remember != nil && ref != "" {
-				p.Remember(ref, act)
+				p.Remember(ref, l)
 			}
 			switch act {
 			case attach.Block:
@@ -363,22 +396,20 @@ func (p *Plan) attachments(item *wbxml.Node, rep *Report) int {
 }
 
 // fetchAttachment handles an ItemOperations Fetch of an attachment
-// ([MS-ASCMD] 2.2.3.67.1): refused when its file reference was blocked (the
-// Fetch gets Status 6, object not found or access denied, and no
-// Properties), encrypted when it was to be. Inline content
-// (ItemOperations:Data, base64) is encrypted here; content sent as a part
-// of a multipart response cannot be, so it is refused too (fail closed).
+// ([MS-ASCMD] 2.2.3.67.1), decided as a GetAttachment is
+// ([Plan.DownloadAction]): refused when blocked (the Fetch gets Status 6,
+// object not found or access denied, and no Properties), encrypted when
+// it is to be. Inline content (ItemOperations:Data, base64) is encrypted
+// here; content sent as a part of a multipart response cannot be, so it
+// is refused too (fail closed).
 func (p *Plan) fetchAttachment(fetch *wbxml.Node, ref string, props *wbxml.Node, rep *Report) {
-	act, ok := attach.Allow, false
-	if p.Decided != nil {
-		act, ok = p.Decided(ref)
+	ct := ""
+	if props != nil {
+		ct = value(props.Child("AirSyncBase:ContentType"))
 	}
-	if !ok && p.Attachment != nil {
-		ct := ""
-		if props != nil {
-			ct = value(props.Child("AirSyncBase:ContentType"))
-		}
-		act = p.Attachment(path.Base(ref), ct)
+	act, unlisted := p.Download(ref, ct)
+	if unlisted && act != attach.Allow {
+		rep.DownloadUnlisted = true
 	}
 	if act == attach.Allow || props == nil {
 		return

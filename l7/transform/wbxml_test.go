@@ -191,10 +191,10 @@ func TestTruncatedSizeFollowsData(t *testing.T) {
 func TestAttachments(t *testing.T) {
 	in := encode(t, syncResponse(T("Email:Subject", "files"), htmlBody("<p>see attached</p>"),
 		E("AirSyncBase:Attachments", attachment("tool.exe", "ref-exe", 100), attachment("report.pdf", "ref-pdf", 2000), attachment("a.txt", "ref-txt", 3))))
-	remembered := map[string]attach.Action{}
+	remembered := map[string]Listing{}
 	p := &Plan{Attachment: byExtension, EncryptedSize: func(n int64) int64 { return n + 40 },
 		BlockedNotice: "An attachment was removed by policy.",
-		Remember:      func(ref string, a attach.Action) { remembered[ref] = a }}
+		Remember:      func(ref string, l Listing) { remembered[ref] = l }}
 	out, rep := run(t, p, in)
 	item := decode(t, out).Find("AirSync:Collections", "AirSync:Collection", "AirSync:Commands", "AirSync:Add", "AirSync:ApplicationData")
 	atts := item.Child("AirSyncBase:Attachments").ChildrenNamed("AirSyncBase:Attachment")
@@ -213,17 +213,28 @@ func TestAttachments(t *testing.T) {
 	if rep.AttachmentsBlocked != 1 || rep.AttachmentsEncrypted != 1 {
 		t.Errorf("report %+v", rep)
 	}
-	if diff := cmp.Diff(map[string]attach.Action{"ref-exe": attach.Block, "ref-pdf": attach.Encrypt, "ref-txt": attach.Allow}, remembered); diff != "" {
+	if diff := cmp.Diff(map[string]Listing{"ref-exe": {Name: "tool.exe"}, "ref-pdf": {Name: "report.pdf"}, "ref-txt": {Name: "a.txt"}}, remembered); diff != "" {
 		t.Errorf("remembered (-want +got):\n%s", diff)
 	}
 }
 
-func TestSMIMEPassesUntouched(t *testing.T) {
+// TestSMIMERenderedBody: the type 2 body and the attachment list of
+// signed mail are the server's rendering, which no signature covers: links
+// are rewritten and attachments decided as in any mail, and the S/MIME
+// container (smime.p7m), whose content the gateway does not read, gets the
+// unknown rule.
+func TestSMIMERenderedBody(t *testing.T) {
 	in := encode(t, syncResponse(T("Email:MessageClass", "IPM.Note.SMIME.MultipartSigned"), htmlBody(`<a href="https://x.test/">x</a>`),
-		E("AirSyncBase:Attachments", attachment("smime.p7m", "r", 10))))
-	out, rep := run(t, &Plan{HTML: schemeRewrite, Attachment: func(string, string) attach.Action { return attach.Block }, SMIMEPassThrough: true}, in)
-	if !bytes.Equal(out, in) || rep.SMIMEPassed != 1 {
-		t.Errorf("S/MIME changed (%+v)", rep)
+		E("AirSyncBase:Attachments", attachment("smime.p7m", "r", 10), attachment("a.txt", "t", 3))))
+	p := &Plan{HTML: schemeRewrite, Attachment: byExtension, Unknown: attach.Block}
+	out, rep := run(t, p, in)
+	item := decode(t, out).Find("AirSync:Collections", "AirSync:Collection", "AirSync:Commands", "AirSync:Add", "AirSync:ApplicationData")
+	if got := item.Find("AirSyncBase:Body", "AirSyncBase:Data").Value(); got != `<a href="mibrowsers://x.test/">x</a>` {
+		t.Errorf("body %q", got)
+	}
+	atts := item.Child("AirSyncBase:Attachments").ChildrenNamed("AirSyncBase:Attachment")
+	if len(atts) != 1 || atts[0].Child("AirSyncBase:DisplayName").Value() != "a.txt" || rep.AttachmentsBlocked != 1 {
+		t.Errorf("%d attachments left, report %+v; want a.txt only", len(atts), rep)
 	}
 }
 
@@ -280,9 +291,9 @@ func TestFetchAttachment(t *testing.T) {
 	content := base64.StdEncoding.EncodeToString([]byte("%PDF-1.7 hello"))
 	doc := E("ItemOperations:ItemOperations", T("ItemOperations:Status", "1"), E("ItemOperations:Response",
 		fetch("ref-exe", base64.StdEncoding.EncodeToString([]byte("MZ"))), fetch("ref-pdf", content), fetch("ref-txt", content)))
-	decided := map[string]attach.Action{"ref-exe": attach.Block, "ref-pdf": attach.Encrypt}
-	p := &Plan{Attachment: func(string, string) attach.Action { return attach.Allow }, Encrypt: fakeEncrypt,
-		Decided: func(ref string) (attach.Action, bool) { a, ok := decided[ref]; return a, ok }}
+	listed := map[string]Listing{"ref-exe": {Name: "x.exe"}, "ref-pdf": {Name: "r.pdf"}, "ref-txt": {Name: "a.txt"}}
+	p := &Plan{Attachment: byExtension, Encrypt: fakeEncrypt,
+		Listed: func(ref string) ([]Listing, bool) { l, ok := listed[ref]; return []Listing{l}, ok }}
 	out, rep := run(t, p, encode(t, doc))
 	fetches := decode(t, out).Find("ItemOperations:Response").ChildrenNamed("ItemOperations:Fetch")
 	if st := fetches[0].Child("ItemOperations:Status").Value(); st != "6" || fetches[0].Child("ItemOperations:Properties") != nil {
@@ -309,18 +320,39 @@ func TestItemTooLarge(t *testing.T) {
 }
 
 func TestDownloadAction(t *testing.T) {
-	p := &Plan{Attachment: byExtension, Decided: func(ref string) (attach.Action, bool) {
-		if ref == "listed" {
-			return attach.Block, true
+	byType := func(name, ct string) attach.Action {
+		if ct == "application/x-msdownload" {
+			return attach.Block
 		}
-		return 0, false
+		return byExtension(name, ct)
+	}
+	p := &Plan{Attachment: byType, Unknown: attach.Block, Listed: func(ref string) ([]Listing, bool) {
+		switch ref {
+		case "listed":
+			return []Listing{{Name: "notes.txt"}}, true
+		case "twice":
+			return []Listing{{Name: "notes.txt"}, {Name: "r.pdf"}}, true
+		case "container":
+			return []Listing{{Name: "smime.p7m"}}, true
+		}
+		return nil, false
 	}}
 	for _, tc := range []struct {
-		ref  string
-		want attach.Action
-	}{{"listed", attach.Block}, {"5%3a7%3a0/report.pdf", attach.Encrypt}, {"x/notes.txt", attach.Allow}} {
-		if got := p.DownloadAction(tc.ref, ""); got != tc.want {
-			t.Errorf("DownloadAction(%q) = %v, want %v", tc.ref, got, tc.want)
+		ref, ct string
+		want    attach.Action
+	}{
+		{"listed", "", attach.Allow},
+		// The type the download comes with can only make it stricter.
+		{"listed", "application/x-msdownload", attach.Block},
+		// A key shared by two listings gets the stricter.
+		{"twice", "", attach.Encrypt},
+		{"container", "", attach.Block},
+		// Never listed: the unknown rule, whatever the reference says.
+		{"5%3a7%3a0/report.pdf", "", attach.Block},
+		{"x/notes.txt", "text/plain", attach.Block},
+	} {
+		if got := p.DownloadAction(tc.ref, tc.ct); got != tc.want {
+			t.Errorf("DownloadAction(%q, %q) = %v, want %v", tc.ref, tc.ct, got, tc.want)
 		}
 	}
 	var nilPlan *Plan

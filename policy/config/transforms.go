@@ -11,8 +11,10 @@ type Transforms struct {
 	// Enabled applies the transforms. Default true when the section is
 	// present.
 	Enabled bool
-	// SMIMEPassThrough leaves signed and encrypted mail untouched. Default
-	// true.
+	// SMIMEPassThrough keeps S/MIME signatures intact: signed content
+	// passes byte for byte unless classified or carrying an attachment to
+	// block or encrypt (then replaced by the notice); encrypted S/MIME gets
+	// the unknown attachment rule (REFERENCE.md). Default true.
 	SMIMEPassThrough bool
 	// Links rewrites links to open in the managed secure browser; nil: off.
 	Links *LinkRules

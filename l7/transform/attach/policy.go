@@ -151,6 +151,32 @@ func (p *Policy) Decide(managed bool, filename, contentType string) Action {
 	return rs.Decide(filename, contentType)
 }
 
+// Unknown returns the action for an attachment whose name and type the
+// gateway cannot know: a download it never saw listed (or listed before
+// it started, or forgotten), the content of encrypted S/MIME. It is
+// [RuleSet.Strictest] of the device kind's rule set. A nil Policy allows.
+func (p *Policy) Unknown(managed bool) Action {
+	if p == nil {
+		return Allow
+	}
+	if managed {
+		return p.Managed.Strictest()
+	}
+	return p.Unmanaged.Strictest()
+}
+
+// Strictest returns the strictest action the rule set gives any
+// attachment: of Default and every rule's action. An attachment of
+// unknown name and type could match any rule, so this is the only
+// decision that is never milder than the one it would get if known.
+func (rs *RuleSet) Strictest() Action {
+	a := rs.Default
+	for _, r := range rs.Rules {
+		a = Stricter(a, r.Action)
+	}
+	return a
+}
+
 // Decide returns the action of the first rule matching the attachment, or
 // Default.
 func (rs *RuleSet) Decide(filename, contentType string) Action {

@@ -114,3 +114,28 @@ func TestValidate(t *testing.T) {
 		t.Fatal("Notice default")
 	}
 }
+
+func TestStrictest(t *testing.T) {
+	for _, tc := range []struct {
+		rs   RuleSet
+		want Action
+	}{
+		{RuleSet{}, Allow},
+		{RuleSet{Default: Block}, Block},
+		{RuleSet{Rules: []Rule{{Extensions: []string{"pdf"}, Action: Encrypt}}}, Encrypt},
+		{RuleSet{Rules: []Rule{{Extensions: []string{"pdf"}, Action: Encrypt}, {Extensions: []string{"exe"}, Action: Block}}}, Block},
+		{RuleSet{Rules: []Rule{{Extensions: []string{"txt"}, Action: Allow}}, Default: Encrypt}, Encrypt},
+	} {
+		if got := tc.rs.Strictest(); got != tc.want {
+			t.Errorf("%+v: Strictest %v, want %v", tc.rs, got, tc.want)
+		}
+	}
+	p := &Policy{Unmanaged: RuleSet{Default: Block}}
+	if p.Unknown(true) != Allow || p.Unknown(false) != Block {
+		t.Errorf("Unknown: managed %v, unmanaged %v", p.Unknown(true), p.Unknown(false))
+	}
+	var nilPolicy *Policy
+	if nilPolicy.Unknown(false) != Allow {
+		t.Error("nil policy")
+	}
+}

@@ -32,13 +32,34 @@
 //
 // # S/MIME
 //
-// A multipart/signed or application/(x-)pkcs7-mime entity is copied
-// untouched unless Options.TransformSMIME is set. When it is the top-level
-// entity, as S/MIME mail is, the whole message is untouched. A signed
-// entity further down (a signed mail forwarded as message/rfc822, a list
-// footer around a signed body) is untouched while the parts around it are
-// transformed: the stream cannot take back parts already sent when a
-// signature turns up later.
+// Without Options.TransformSMIME, S/MIME signatures are kept intact but
+// are no way around the policy. Classification applies to the top-level
+// header of any message, signed or encrypted.
+//
+// A multipart/signed entity (RFC 1847; RFC 8551 section 3.5) is not
+// rewritten: with no attachment policy it is copied as it comes; with
+// one it is held (up to Options.MaxSignedBytes) and its attachments are
+// decided in a dry run (its detached signature, the application/
+// pkcs7-signature part directly under it, is not an attachment). When
+// none would be blocked or encrypted it is sent on byte for byte, links
+// unrewritten; else it is replaced whole by a text/plain part holding
+// Options.BlockedNotice: at the top level the message keeps its fields
+// other than Content-*, as for classification; further down (a signed
+// mail forwarded as message/rfc822, a list footer around a signed body)
+// the signed entity becomes a notice part, as a blocked attachment does,
+// while the parts around it are transformed. Encrypt counts as block:
+// encrypting an attachment would break the signature. Signed content over
+// MaxSignedBytes cannot be checked and is replaced too.
+//
+// An application/pkcs7-mime or application/x-pkcs7-mime entity
+// (enveloped, or opaque-signed: RFC 8551 section 3.2) cannot be read: it
+// gets the strictest of Options.Opaque (the caller's rule for content it
+// cannot see) and Attachment's answer on the entity. It is copied as it
+// comes when that allows, else replaced by the notice in the same way.
+//
+// With TransformSMIME, signed content is transformed like any (the
+// signature breaks) and pkcs7-mime entities are attachments, still
+// subject to Opaque.
 //
 // # Malformed mail
 //

@@ -42,8 +42,10 @@ func FuzzTransform(f *testing.F) {
 				}
 				return append(bytes.ReplaceAll(b, []byte("http"), []byte("HTTP")), "é"...), 1
 			},
-			Attachment: func(string, string) attach.Action { i++; return attach.Action(i % 3) },
-			Encrypt:    func(w io.Writer) (io.WriteCloser, error) { return attach.NewEncrypter(w, k) },
+			Attachment:     func(string, string) attach.Action { i++; return attach.Action(i % 3) },
+			Opaque:         attach.Action(len(in) % 3),
+			MaxSignedBytes: 4 << 10,
+			Encrypt:        func(w io.Writer) (io.WriteCloser, error) { return attach.NewEncrypter(w, k) },
 			Classify: func(s string, _ textproto.MIMEHeader) (bool, []byte) {
 				return bytes.Contains([]byte(s), []byte("SECRET")), nil
 			},

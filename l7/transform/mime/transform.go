@@ -19,6 +19,7 @@ const (
 	DefaultMaxPartBytes   = 8 << 20
 	DefaultMaxDepth       = 32
 	DefaultMaxHeaderBytes = 256 << 10
+	DefaultMaxSignedBytes = 64 << 20
 	// DefaultBlockedMessage is the body of a message Classify blocks
 	// without giving a notice.
 	DefaultBlockedMessage = "This message was blocked by your organisation's mail policy."
@@ -55,11 +56,25 @@ type Options struct {
 	// BlockedNotice is the text of the part that replaces a blocked
 	// attachment. Default: attach.DefaultBlockedNotice.
 	BlockedNotice string
-	// TransformSMIME turns off the S/MIME exemption. By default a
-	// multipart/signed, application/pkcs7-mime or application/x-pkcs7-mime
-	// entity is copied untouched, and with it the whole message when it
-	// is the top-level entity (the usual case). Default: false.
+	// TransformSMIME turns off the S/MIME exemption: signed content is
+	// transformed like any (breaking its signature). By default a
+	// multipart/signed entity is copied byte for byte when none of its
+	// attachments would be blocked or encrypted, and replaced whole by
+	// the notice otherwise (see the package doc). Default: false.
 	TransformSMIME bool
+	// Opaque is the action for an application/pkcs7-mime or
+	// application/x-pkcs7-mime entity (encrypted or opaque-signed
+	// S/MIME), whose content the gateway cannot read; the strictest of it
+	// and Attachment's answer on the entity applies. Without
+	// TransformSMIME anything but Allow replaces the entity (the whole
+	// message, when it is the top-level entity) by the notice. Default:
+	// Allow.
+	Opaque attach.Action
+	// MaxSignedBytes bounds a signed entity held to check its
+	// attachments before it is sent on; a larger one is replaced by the
+	// notice, as it cannot be checked. Default: DefaultMaxSignedBytes
+	// (64 MiB).
+	MaxSignedBytes int64
 	// Classify is called once with the top-level header (Subject decoded
 	// from RFC 2047). When it returns block, the body is replaced by a
 	// text/plain part holding notice (DefaultBlockedMessage when empty);
@@ -88,6 +103,11 @@ type Report struct {
 	Blocked bool
 	// SMIME: the message holds an S/MIME entity that was left untouched.
 	SMIME bool
+	// SMIMEBlocked counts S/MIME entities replaced by the notice: signed
+	// content with an attachment to block or encrypt, or encrypted
+	// content under a policy that does not allow the unknown. Their
+	// attachments count in AttachmentsBlocked.
+	SMIMEBlocked int
 	// Oversized counts text parts copied unchanged for exceeding
 	// MaxPartBytes.
 	Oversized int
@@ -110,6 +130,9 @@ func Transform(w io.Writer, r io.Reader, o Options) (Report, error) {
 	}
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if o.MaxSignedBytes <= 0 {
+		o.MaxSignedBytes = DefaultMaxSignedBytes
 	}
 	if strings.TrimSpace(o.BlockedNotice) == "" {
 		o.BlockedNotice = attach.DefaultBlockedNotice
@@ -166,6 +189,11 @@ type walker struct {
 	eol    []byte // line ending of the top-level header, for new lines
 	term   []byte // storage of the pending delimiter line
 	text   []byte // storage of a buffered text part
+	// scan: a dry run over held signed content, counting what the
+	// policy would block or encrypt; the output is discarded.
+	scan bool
+	// signedChild: the next entity is a direct part of a multipart/signed.
+	signedChild bool
 }
 
 // delim matches a line against the open boundaries, innermost first:
@@ -272,6 +300,8 @@ func (p *part) names() []string {
 // entity transforms one entity, header and body, from the current
 // position; depth counts the enclosing multipart and message entities.
 func (t *walker) entity(depth int, defType string) (term, error) {
+	signedChild := t.signedChild
+	t.signedChild = false
 	h, end, more, err := t.readHeader()
 	if err != nil {
 		return term{}, err
@@ -301,12 +331,18 @@ func (t *walker) entity(depth int, defType string) (term, error) {
 		_, err := t.out.Write(h.raw)
 		return end, err
 	}
-	if !t.o.TransformSMIME && isSMIME(p.mt) {
-		t.rep.SMIME = true
-		if _, err := t.out.Write(h.raw); err != nil {
-			return term{}, err
+	switch {
+	case t.scan && signedChild && isSignature(p.mt):
+		// The signature of the signed content, not an attachment.
+		return t.skipBody()
+	case isOpaque(p.mt):
+		a := attach.Stricter(t.decide(p), t.o.Opaque)
+		if t.o.TransformSMIME || t.scan {
+			return t.leafAttachment(p, a)
 		}
-		return t.copyBody()
+		return t.opaque(p, a, depth)
+	case p.mt == "multipart/signed" && !t.o.TransformSMIME && !t.scan:
+		return t.signed(p, depth, defType)
 	}
 	identity := p.cte == "" || p.cte == "7bit" || p.cte == "8bit" || p.cte == "binary"
 	switch {
@@ -321,7 +357,7 @@ func (t *walker) entity(depth int, defType string) (term, error) {
 		if p.mt == "multipart/digest" {
 			child = "message/rfc822" // RFC 2046 section 5.1.5
 		}
-		return t.multipart(p.params["boundary"], depth, child)
+		return t.multipart(p.params["boundary"], depth, child, p.mt == "multipart/signed")
 	case (p.mt == "message/rfc822" || p.mt == "message/global") && identity:
 		a := t.decide(p)
 		if a != attach.Allow {
@@ -346,8 +382,101 @@ func (t *walker) entity(depth int, defType string) (term, error) {
 	return t.leafAttachment(p, t.decide(p))
 }
 
-func isSMIME(mt string) bool {
-	return mt == "multipart/signed" || mt == "application/pkcs7-mime" || mt == "application/x-pkcs7-mime"
+// isOpaque reports whether a media type is S/MIME content the gateway
+// cannot read: enveloped (encrypted) or opaque-signed data (RFC 8551
+// section 3.2).
+func isOpaque(mt string) bool {
+	return mt == "application/pkcs7-mime" || mt == "application/x-pkcs7-mime"
+}
+
+// isSignature reports whether a media type is a detached S/MIME
+// signature (RFC 8551 section 3.5.3).
+func isSignature(mt string) bool {
+	return mt == "application/pkcs7-signature" || mt == "application/x-pkcs7-signature"
+}
+
+// signed handles a multipart/signed entity (RFC 1847, RFC 8551 section
+// 3.5) without TransformSMIME. Nothing inside may change, or the
+// signature breaks: with no attachment policy it is copied as it comes;
+// with one it is held (up to MaxSignedBytes), its attachments are
+// decided in a dry run, and it is sent on byte for byte when none would
+// be blocked or encrypted, else replaced whole by the notice.
+func (t *walker) signed(p *part, depth int, defType string) (term, error) {
+	if t.o.Attachment == nil && t.o.Opaque == attach.Allow {
+		t.rep.SMIME = true
+		if _, err := t.out.Write(p.h.raw); err != nil {
+			return term{}, err
+		}
+		return t.copyBody()
+	}
+	held := append([]byte(nil), p.h.raw...)
+	over := false
+	end, err := t.body(func(line []byte) error {
+		if over {
+			return nil
+		}
+		if int64(len(held)+len(line)) > t.o.MaxSignedBytes {
+			over, held = true, nil
+			return nil
+		}
+		held = append(held, line...)
+		return nil
+	})
+	if err != nil {
+		return term{}, err
+	}
+	blocked := 1 // what cannot be checked is blocked
+	if !over {
+		dry := &walker{
+			in:   lineReader{br: bufio.NewReader(bytes.NewReader(held)), start: true},
+			out:  bufio.NewWriter(io.Discard),
+			o:    Options{Attachment: t.o.Attachment, Opaque: t.o.Opaque, MaxDepth: t.o.MaxDepth, MaxHeaderBytes: t.o.MaxHeaderBytes, BlockedNotice: t.o.BlockedNotice},
+			eol:  t.eol,
+			scan: true,
+		}
+		if _, err := dry.entity(depth, defType); err != nil {
+			return term{}, err
+		}
+		blocked = dry.rep.AttachmentsBlocked + dry.rep.AttachmentsEncrypted
+	}
+	if blocked == 0 {
+		t.rep.SMIME = true
+		_, err := t.out.Write(held)
+		return end, err
+	}
+	t.rep.AttachmentsBlocked += blocked
+	return end, t.smimeNotice(p, depth)
+}
+
+// opaque handles encrypted or opaque-signed S/MIME without
+// TransformSMIME: copied as it comes when a allows, else replaced by the
+// notice (encrypting it would leave the device nothing it can open).
+func (t *walker) opaque(p *part, a attach.Action, depth int) (term, error) {
+	if a == attach.Allow {
+		t.rep.SMIME = true
+		if _, err := t.out.Write(p.h.raw); err != nil {
+			return term{}, err
+		}
+		return t.copyBody()
+	}
+	end, err := t.skipBody()
+	if err != nil {
+		return term{}, err
+	}
+	t.rep.AttachmentsBlocked++
+	return end, t.smimeNotice(p, depth)
+}
+
+// smimeNotice writes the notice in place of an S/MIME entity: the whole
+// message, keeping its non-Content fields, when it is the top-level
+// entity; else a notice part, as for a blocked attachment.
+func (t *walker) smimeNotice(p *part, depth int) error {
+	t.rep.SMIMEBlocked++
+	t.rep.Changed = true
+	if depth == 0 {
+		t.rep.Blocked = true
+	}
+	return t.writeNotice(p, []byte(t.o.BlockedNotice), depth > 0)
 }
 
 func (t *walker) decide(p *part) attach.Action {
@@ -368,7 +497,7 @@ func (t *walker) decide(p *part) attach.Action {
 // multipart walks a multipart body: preamble, parts, epilogue. A
 // delimiter of an enclosing boundary ends it early (a missing close
 // delimiter) and is handed up.
-func (t *walker) multipart(boundary string, depth int, child string) (term, error) {
+func (t *walker) multipart(boundary string, depth int, child string, signed bool) (term, error) {
 	t.bounds = append(t.bounds, []byte(boundary))
 	mine := len(t.bounds) - 1
 	defer func() { t.bounds = t.bounds[:mine] }()
@@ -384,6 +513,7 @@ func (t *walker) multipart(boundary string, depth int, child string) (term, erro
 			t.bounds = t.bounds[:mine]
 			return t.copyBody() // epilogue
 		}
+		t.signedChild = signed
 		end, err = t.entity(depth+1, child)
 	}
 	return term{}, err
@@ -526,6 +656,15 @@ func needs8bit(b []byte) bool {
 
 // leafAttachment applies an attachment action to a leaf part.
 func (t *walker) leafAttachment(p *part, a attach.Action) (term, error) {
+	if t.scan {
+		switch a {
+		case attach.Block:
+			t.rep.AttachmentsBlocked++
+		case attach.Encrypt:
+			t.rep.AttachmentsEncrypted++
+		}
+		return t.skipBody()
+	}
 	if a == attach.Encrypt && t.o.Encrypt == nil {
 		a = attach.Block // fail closed: nothing to encrypt with
 	}

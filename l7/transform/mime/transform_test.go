@@ -162,7 +162,84 @@ func TestUnrepresentableSwitchesToUTF8(t *testing.T) {
 	}
 }
 
-func TestSMIME(t *testing.T) {
+// signedMail is a multipart/signed message around a text part with a
+// link and an attachment named file (none when file is "").
+func signedMail(subject, file string) string {
+	att := ""
+	if file != "" {
+		att = "--in\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=" + file + "\r\n" +
+			"Content-Transfer-Encoding: base64\r\n\r\nTVqQAA==\r\n"
+	}
+	return "From: bob@contoso.com\r\nSubject: " + subject + "\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=sig\r\n\r\n" +
+		"--sig\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n" +
+		"--in\r\nContent-Type: text/plain\r\n\r\nApprove at http://payments.contoso.com/ok\r\n" +
+		att + "--in--\r\n" +
+		"\r\n--sig\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n" +
+		"Content-Disposition: attachment; filename=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIA=\r\n--sig--\r\n"
+}
+
+// noticeMail is what a replaced message becomes: its fields but the
+// Content ones, and a text/plain body holding notice.
+func noticeMail(subject, notice string) string {
+	return "From: bob@contoso.com\r\nSubject: " + subject + "\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + notice + "\r\n"
+}
+
+// TestSMIMESigned: signed mail keeps its signature (links are not
+// rewritten inside it, an allowed attachment passes byte for byte), but
+// is not a way around the policy: a classified subject, or an attachment
+// in the signed content that would be blocked or encrypted, replaces the
+// whole message by the notice.
+func TestSMIMESigned(t *testing.T) {
+	k, _ := mustKeys(t)
+	o := Options{
+		Text:          upperHTTP,
+		Attachment:    nestedPolicy,
+		Encrypt:       func(w io.Writer) (io.WriteCloser, error) { return attach.NewEncrypter(w, k) },
+		BlockedNotice: "Removed by policy.",
+		Classify: func(s string, _ textproto.MIMEHeader) (bool, []byte) {
+			return strings.Contains(s, "[SECRET]"), []byte("Classified.")
+		},
+	}
+	blockAll := o
+	blockAll.Attachment = func(string, string) attach.Action { return attach.Block }
+	tests := []struct {
+		name string
+		o    Options
+		in   string
+		want string // "" means the input, byte for byte
+		rep  Report
+	}{
+		{"allowed attachment and link: untouched", o, signedMail("Approval", "notes.txt"), "", Report{SMIME: true}},
+		// The signature part is no attachment: a policy that blocks
+		// every attachment leaves signed mail without any alone.
+		{"signature not an attachment", blockAll, signedMail("Approval", ""), "", Report{SMIME: true}},
+		{"blocked attachment: notice", o, signedMail("Approval", "tool.exe"), noticeMail("Approval", "Removed by policy."),
+			Report{AttachmentsBlocked: 1, Blocked: true, SMIMEBlocked: 1, Changed: true}},
+		{"encrypted attachment: notice", o, signedMail("Approval", "r.pdf"), noticeMail("Approval", "Removed by policy."),
+			Report{AttachmentsBlocked: 1, Blocked: true, SMIMEBlocked: 1, Changed: true}},
+		{"classified subject: notice", o, signedMail("[SECRET] Approval", "notes.txt"), noticeMail("[SECRET] Approval", "Classified."),
+			Report{Blocked: true, Changed: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, rep := mustTransform(t, []byte(tc.in), tc.o)
+			want := tc.want
+			if want == "" {
+				want = tc.in
+			}
+			if diff := cmp.Diff(want, string(out)); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.rep, rep); diff != "" {
+				t.Errorf("report (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// The corpus' signed mail carries an EXE: replaced; with
+	// TransformSMIME it is transformed like any mail instead.
 	in := mustRead(t, "smime-signed.eml")
 	block := func(f, _ string) attach.Action {
 		if strings.HasSuffix(f, ".exe") {
@@ -171,20 +248,46 @@ func TestSMIME(t *testing.T) {
 		return attach.Allow
 	}
 	out, rep := mustTransform(t, in, Options{Text: upperHTTP, Attachment: block})
-	if !bytes.Equal(out, in) || !rep.SMIME || rep.Changed {
-		t.Fatalf("signed message changed; report %+v", rep)
+	if rep.SMIMEBlocked != 1 || !rep.Blocked || bytes.Contains(out, []byte("TVqQ")) {
+		t.Fatalf("signed message with an EXE: report %+v", rep)
 	}
 	out, rep = mustTransform(t, in, Options{Text: upperHTTP, Attachment: block, TransformSMIME: true})
 	if rep.SMIME || rep.AttachmentsBlocked != 1 || rep.LinksChanged != 1 || !bytes.Contains(out, []byte("HTTP://payments")) {
 		t.Fatalf("TransformSMIME: report %+v", rep)
 	}
-	// A signed message forwarded inside another: only the signed entity is
-	// exempt.
+	// A signed message forwarded inside another: the parts around it are
+	// transformed, the signed entity replaced by a notice part.
 	outer := "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nsee http://a\r\n--o\r\n" +
-		string(in) + "\r\n--o--\r\n"
-	out, rep = mustTransform(t, []byte(outer), Options{Text: upperHTTP, Attachment: block})
-	if !rep.SMIME || rep.LinksChanged != 1 || rep.AttachmentsBlocked != 0 || !bytes.Contains(out, in) {
-		t.Fatalf("nested signed: report %+v", rep)
+		signedMail("x", "tool.exe") + "\r\n--o--\r\n"
+	out, rep = mustTransform(t, []byte(outer), Options{Text: upperHTTP, Attachment: block, BlockedNotice: "Removed."})
+	wantOuter := "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: text/plain\r\n\r\nsee HTTP://a\r\n--o\r\n" +
+		"From: bob@contoso.com\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n" +
+		"Content-Disposition: inline\r\nX-Enforcer-Blocked: multipart/signed\r\n\r\nRemoved.\r\n--o--\r\n"
+	if diff := cmp.Diff(wantOuter, string(out)); diff != "" || rep.SMIMEBlocked != 1 || rep.Blocked {
+		t.Fatalf("nested signed, report %+v (-want +got):\n%s", rep, diff)
+	}
+	// Signed content too large to hold cannot be checked: replaced.
+	_, rep = mustTransform(t, []byte(signedMail("x", "notes.txt")), Options{Attachment: block, MaxSignedBytes: 100})
+	if rep.SMIMEBlocked != 1 {
+		t.Fatalf("oversized signed content: report %+v", rep)
+	}
+}
+
+// TestSMIMEEncrypted: encrypted S/MIME cannot be read; it gets Opaque (the
+// unknown rule): passed untouched when that allows, else replaced.
+func TestSMIMEEncrypted(t *testing.T) {
+	in := "From: bob@contoso.com\r\nSubject: sealed\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n" +
+		"Content-Disposition: attachment; filename=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIA=\r\n"
+	out, rep := mustTransform(t, []byte(in), Options{Attachment: nestedPolicy, Opaque: attach.Allow})
+	if string(out) != in || !rep.SMIME || rep.Changed {
+		t.Errorf("unknown allowed: report %+v, output changed: %v", rep, string(out) != in)
+	}
+	for _, a := range []attach.Action{attach.Block, attach.Encrypt} {
+		out, rep = mustTransform(t, []byte(in), Options{Attachment: nestedPolicy, Opaque: a, BlockedNotice: "Removed."})
+		if diff := cmp.Diff(noticeMail("sealed", "Removed.")[len("From: bob@contoso.com\r\n"):], string(out)[len("From: bob@contoso.com\r\n"):]); diff != "" || rep.SMIMEBlocked != 1 || !rep.Blocked {
+			t.Errorf("unknown %v: report %+v (-want +got):\n%s", a, rep, diff)
+		}
 	}
 }
 
