@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -73,7 +72,7 @@ func PinnedLinks(pinDir string) ([]PinnedLink, error) {
 }
 
 func readPinnedLink(pl *PinnedLink) {
-	l, err := link.LoadPinnedLink(pl.Pin, &ebpf.LoadPinOptions{ReadOnly: true})
+	l, err := link.LoadPinnedLink(pl.Pin, nil)
 	if err != nil {
 		pl.Error = err.Error()
 		return

@@ -464,34 +464,60 @@ func (f closerFunc) Close() error { return f() }
 const bpffsRoot = "/sys/fs/bpf"
 
 // privateBPFFS says why pins under pinDir would not outlive the daemon,
-// or "" if they will: loader.Load is about to mount bpffs (none is at
-// bpffsRoot) in a mount namespace that is not the host's, as `ip netns
-// exec` gives (it remounts /sys for the network namespace). That bpffs,
-// and every pin on it, goes with the last process of the namespace, so
-// the program stops enforcing when the daemon exits and a new daemon
-// cannot re-use it.
+// or "" if they will: the daemon runs in a mount namespace that is not
+// init's, and the bpffs at bpffsRoot there is not init's (or none is
+// mounted, and loader.Load will mount one). `ip netns exec` does that: it
+// remounts /sys for the network namespace, and mounts a fresh bpffs on it
+// (iproute2) or leaves none. That bpffs, with every pin on it, goes with
+// the last process of the mount namespace, so the program stops enforcing
+// when the daemon exits and a new daemon cannot re-use it.
 func privateBPFFS(pinDir string) string {
-	return privateBPFFSOf(pinDir, isBPFFS, sameMountNS)
-}
-
-func privateBPFFSOf(pinDir string, isBPFFS func(string) bool, hostMountNS func() bool) string {
-	if !strings.HasPrefix(filepath.Clean(pinDir)+"/", bpffsRoot+"/") || isBPFFS(bpffsRoot) || hostMountNS() {
+	if !strings.HasPrefix(filepath.Clean(pinDir)+"/", bpffsRoot+"/") {
 		return ""
 	}
-	return fmt.Sprintf("no bpffs is mounted at %s in this mount namespace, which is not the host's (started under `ip netns exec`?): "+
-		"the bpffs enforcer mounts here is private, its pins in %s vanish when the daemon exits, the XDP program stops enforcing with it, "+
-		"and a restart cannot re-use it; start the daemon with `nsenter --net=/run/netns/NAME` (which keeps the host's /sys/fs/bpf) instead", bpffsRoot, pinDir)
+	ref, ok := referenceProcess()
+	if !ok {
+		return ""
+	}
+	ours, okOurs := bpffsDev(bpffsRoot)
+	// /proc/PID/root resolves paths in that process's mount namespace.
+	host, okHost := bpffsDev(fmt.Sprintf("/proc/%d/root%s", ref, bpffsRoot))
+	if okOurs && okHost && ours == host {
+		return ""
+	}
+	return fmt.Sprintf("the bpffs at %s in this mount namespace is not the host's (started under `ip netns exec`?): "+
+		"it is private, its pins in %s vanish when the daemon exits, the XDP program stops enforcing with it, "+
+		"and a restart cannot re-use it; start the daemon with `nsenter --net=/run/netns/NAME` (which keeps the host's %s) instead", bpffsRoot, pinDir, bpffsRoot)
 }
 
-func isBPFFS(dir string) bool {
-	var st unix.Statfs_t
-	return unix.Statfs(dir, &st) == nil && st.Type == unix.BPF_FS_MAGIC
+// referenceProcess is a process in the mount namespace the daemon is
+// meant to share, when it is not in it: init, or, where init's namespace
+// cannot be read (a sandbox), the parent that started the daemon (`ip
+// netns exec` execs the daemon in a namespace of its own; nsenter --net
+// and systemd leave it in theirs). false when the daemon shares it or it
+// cannot be told: no false alarm.
+func referenceProcess() (int, bool) {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return 0, false
+	}
+	for _, pid := range []int{1, os.Getppid()} {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		if err != nil {
+			continue
+		}
+		return pid, ns != self
+	}
+	return 0, false
 }
 
-// sameMountNS reports whether this process shares init's mount namespace;
-// true when that cannot be told (no /proc/1 access): no false alarm.
-func sameMountNS() bool {
-	self, err1 := os.Readlink("/proc/self/ns/mnt")
-	initNS, err2 := os.Readlink("/proc/1/ns/mnt")
-	return err1 != nil || err2 != nil || self == initNS
+// bpffsDev returns the device of the bpffs mounted at dir; false when dir
+// is not on bpffs.
+func bpffsDev(dir string) (uint64, bool) {
+	var fs unix.Statfs_t
+	var st unix.Stat_t
+	if unix.Statfs(dir, &fs) != nil || fs.Type != unix.BPF_FS_MAGIC || unix.Stat(dir, &st) != nil {
+		return 0, false
+	}
+	return st.Dev, true
 }
