@@ -118,13 +118,16 @@ detach' removes it.`,
 				for _, w := range c.UpstreamWarnings(ctx, daemon.LookupHost) {
 					fmt.Fprintf(e.stderr, "enforcer: warning: %s\n", w)
 				}
-				n := 0
+				n, derived := 0, ""
 				for _, s := range c.Services {
 					if s.Enabled && s.Protected() {
 						n++
 					}
+					if s.Derived != "" {
+						derived += fmt.Sprintf(", %s derived from %s: tcp %d to %v", s.Name, s.Derived, s.Ports[0], s.Destinations)
+					}
 				}
-				fmt.Fprintf(e.stdout, "%s: ok (%d enforced services, %d interfaces, %d deny entries)\n", *cfg, n, len(c.Interfaces), len(c.Deny))
+				fmt.Fprintf(e.stdout, "%s: ok (%d enforced services, %d interfaces, %d deny entries%s)\n", *cfg, n, len(c.Interfaces), len(c.Deny), derived)
 				return nil
 			}
 			return daemon.Run(ctx, daemon.Options{ConfigPath: *cfg, Version: version, Log: e.stderr})

@@ -464,13 +464,14 @@ func (f closerFunc) Close() error { return f() }
 const bpffsRoot = "/sys/fs/bpf"
 
 // privateBPFFS says why pins under pinDir would not outlive the daemon,
-// or "" if they will: the daemon runs in a mount namespace that is not
-// init's, and the bpffs at bpffsRoot there is not init's (or none is
-// mounted, and loader.Load will mount one). `ip netns exec` does that: it
-// remounts /sys for the network namespace, and mounts a fresh bpffs on it
-// (iproute2) or leaves none. That bpffs, with every pin on it, goes with
-// the last process of the mount namespace, so the program stops enforcing
-// when the daemon exits and a new daemon cannot re-use it.
+// or "" if they will: the daemon runs in another mount namespace than
+// init's (or than its parent's, where init's cannot be read), and the
+// bpffs at bpffsRoot here is not that namespace's (or none is mounted, and
+// loader.Load will mount one). `ip netns exec` does that: it remounts /sys
+// for the network namespace, with a fresh bpffs or none. That bpffs, with
+// every pin on it, goes with the last process of the mount namespace, so
+// the program stops enforcing when the daemon exits and a new daemon
+// cannot re-use it.
 func privateBPFFS(pinDir string) string {
 	if !strings.HasPrefix(filepath.Clean(pinDir)+"/", bpffsRoot+"/") {
 		return ""
