@@ -9,6 +9,10 @@
 #                                  ActiveSync proxy :443 ------> Exchange stand-in :8080
 #                                                                192.0.2.10
 #
+# The Exchange stand-in is the proxy's upstream: proxy.protect_upstream (on
+# by default) drops every client that tries to reach it directly, even from
+# an allowed country, so ActiveSync goes through the proxy's device checks.
+#
 # runs the real enforcer daemon on the gateway with a generated demo GeoIP
 # database and its ActiveSync proxy in front of an Exchange stand-in, drives
 # IMAP, HTTPS and ActiveSync traffic from every source, prints what passed,
@@ -152,7 +156,7 @@ services:
     allow: [203.0.113.0/24]
 proxy:
   listen: 198.18.0.1:443
-  upstream: http://$MAILIP:8080
+  upstream: http://$MAILIP:8080  # protect_upstream (default true): only the gateway reaches it
   cert_file: $DIR/tls.crt
   key_file: $DIR/tls.key
 devices:
@@ -179,7 +183,10 @@ probe() { # name src country
   imap=$(in_ns $CLIENTS curl -s --max-time 2 --interface "$2" --user demo:demo "imap://$MAILIP/" -X 'LIST "" "*"' >/dev/null 2>&1 && echo "LIST ok" || echo "dropped")
   https=$(in_ns $CLIENTS curl -sk --max-time 2 --interface "$2" -o /dev/null "https://$MAILIP/" && echo "200 ok" || echo "dropped")
   admin=$(in_ns $CLIENTS curl -sk --max-time 2 --interface "$2" -o /dev/null "https://$MAILIP:9443/" && echo "200 ok" || echo "dropped")
-  printf '%-28s %-15s %-8s %-10s %-10s %-10s\n' "$1" "$2" "$3" "$imap" "$https" "$admin" > "$DIR/probe-$2"
+  # Around the proxy, straight to the Exchange stand-in (the proxy's upstream).
+  direct=$(in_ns $CLIENTS curl -s --max-time 2 --interface "$2" -o /dev/null \
+    "http://$MAILIP:8080/Microsoft-Server-ActiveSync?Cmd=Sync&User=direct&DeviceId=DIRECT" && echo "200 ok" || echo "dropped")
+  printf '%-28s %-15s %-8s %-10s %-10s %-10s %-10s\n' "$1" "$2" "$3" "$imap" "$https" "$admin" "$direct" > "$DIR/probe-$2"
 }
 pids=()
 probe "mobile gateway (allowlist)" 203.0.113.10 US & pids+=($!)
@@ -189,7 +196,7 @@ probe "attacker abroad" 198.51.100.35 KP & pids+=($!)
 probe "unknown network" 198.51.100.50 - & pids+=($!)
 probe "denied host" 198.51.100.66 DE & pids+=($!)
 wait "${pids[@]}" # only the probes: the servers and the daemon run on
-printf '%-28s %-15s %-8s %-10s %-10s %-10s\n' SOURCE ADDRESS COUNTRY "IMAP 143" "HTTPS 443" "ADMIN 9443"
+printf '%-28s %-15s %-8s %-10s %-10s %-10s %-10s\n' SOURCE ADDRESS COUNTRY "IMAP 143" "HTTPS 443" "ADMIN 9443" "EAS 8080, around the proxy"
 for a in 203.0.113.10 198.51.100.5 198.51.100.20 198.51.100.35 198.51.100.50 198.51.100.66; do cat "$DIR/probe-$a"; done
 
 echo
@@ -217,6 +224,8 @@ eas "travelling (AT), BYOD" 198.51.100.20 NEWPHONE ann@demo.invalid GetAttachmen
 eas "attacker abroad (KP)" 198.51.100.35 GOODPHONE jane@demo.invalid
 echo "(managed: links open in the secure browser, report.pdf encrypted with the phone's key, setup.exe removed;"
 echo " BYOD (no record): links as sent, every attachment removed and refused; 129 = device blocked: compromised)"
+echo "(the user at home syncs through the gateway, but the same client going straight to the Exchange stand-in,"
+echo " $MAILIP:8080, was dropped above: the 'upstream' service, derived from proxy.upstream, admits only its allowlist)"
 echo
 
 echo "==> what the gateway knows of the devices (enforcer device list)"
@@ -231,6 +240,7 @@ E stats
 echo
 E check 198.51.100.35 --service imap
 E check 198.51.100.66 --service imap
+E check 198.51.100.5 --service upstream
 
 cat <<EOF
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -108,17 +109,25 @@ detach' removes it.`,
 				return fmt.Errorf("run: unexpected argument %q", args[0])
 			}
 			if *check {
-				c, err := config.Load(*cfg)
+				c, err := daemon.LoadConfig(ctx, *cfg)
 				if err != nil {
 					return err
 				}
-				n := 0
+				// Warnings, not errors: the operator may mean it (a lab, a
+				// mail server that serves no mail on that port).
+				for _, w := range c.UpstreamWarnings(ctx, daemon.LookupHost) {
+					fmt.Fprintf(e.stderr, "enforcer: warning: %s\n", w)
+				}
+				n, derived := 0, ""
 				for _, s := range c.Services {
 					if s.Enabled && s.Protected() {
 						n++
 					}
+					if s.Derived != "" {
+						derived += fmt.Sprintf(", %s derived from %s: tcp %d to %v", s.Name, s.Derived, s.Ports[0], s.Destinations)
+					}
 				}
-				fmt.Fprintf(e.stdout, "%s: ok (%d enforced services, %d interfaces, %d deny entries)\n", *cfg, n, len(c.Interfaces), len(c.Deny))
+				fmt.Fprintf(e.stdout, "%s: ok (%d enforced services, %d interfaces, %d deny entries%s)\n", *cfg, n, len(c.Interfaces), len(c.Deny), derived)
 				return nil
 			}
 			return daemon.Run(ctx, daemon.Options{ConfigPath: *cfg, Version: version, Log: e.stderr})
@@ -288,10 +297,46 @@ var denyCommand = listCommand("deny", "manage the deny list (applies to every pr
 	{"Unblock it", "enforcer deny remove 198.51.100.66/32"},
 })
 
-var countryCommand = listCommand("country", "manage a geofenced service's allowed countries", "country code", "AT", daemon.PathCountry, true, []example{
+var countryCommand = withSub(listCommand("country", "manage a geofenced service's allowed countries", "country code", "AT", daemon.PathCountry, true, []example{
 	{"Admit Austria to IMAP", "enforcer country add AT --service imap"},
 	{"Show IMAP's countries", "enforcer country list --service imap"},
-})
+	{"Follow the config file's countries again", "enforcer country reset --service imap"},
+}), countryResetCommand)
+
+func withSub(c *command, sub ...*command) *command {
+	c.sub = append(c.sub, sub...)
+	return c
+}
+
+var countryResetCommand = &command{
+	name:  "reset",
+	short: "drop a service's runtime country changes: follow the config file again",
+	usage: "--service NAME",
+	long: `Drop every country change made at run time for a service: the countries added
+with 'enforcer country add', and the removals of the config file's countries
+that enforcer before 2026-12 recorded (they overrode later edits of the file;
+'enforcer service show' lists them). The service's countries are then the
+config file's. Saved before the command returns, in force within a second.`,
+	examples: []example{{"IMAP's countries are the file's again", "enforcer country reset --service imap"}},
+	flags: func(fs *pflag.FlagSet) runFunc {
+		t := targetFlags(fs)
+		svc := fs.String("service", "", "the service `NAME` (see 'enforcer service list')")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("country reset: unexpected argument %q; it resets every runtime country change of --service", args[0])
+			}
+			if *svc == "" {
+				return errors.New("country reset: --service is required; see 'enforcer service list'")
+			}
+			var res daemon.ChangeResult
+			if err := t.do(ctx, http.MethodPost, daemon.PathCountryReset, nil, daemon.ListChange{Service: *svc}, &res); err != nil {
+				return fmt.Errorf("country reset: %w", err)
+			}
+			fmt.Fprintf(e.stdout, "dropped %d runtime country changes of %s (state revision %d)\n", res.Changed, *svc, res.Revision)
+			return nil
+		}
+	},
+}
 
 var serviceCommand = &command{
 	name:  "service",
@@ -316,9 +361,10 @@ var serviceCommand = &command{
 						return printJSON(e.stdout, vs)
 					}
 					tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "NAME\tID\tPORTS\tGEOFENCED\tCOUNTRIES\tALLOW")
+					fmt.Fprintln(tw, "NAME\tID\tPORTS\tGEOFENCED\tCOUNTRIES\tALLOW\tFROM\tRUNTIME CHANGES")
 					for _, v := range vs {
-						fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%d\n", v.Name, v.ID, ports(v), v.Geofenced, strings.Join(v.Countries, ","), len(v.Allow))
+						fmt.Fprintf(tw, "%s\t%d\t%s\t%v\t%s\t%d\t%s\t%d\n", v.Name, v.ID, ports(v), v.Geofenced, cmp.Or(strings.Join(v.Countries, ","), "-"), len(v.Allow),
+							cmp.Or(v.Derived, "file"), runtimeChanges(v))
 					}
 					return tw.Flush()
 				}
@@ -341,7 +387,17 @@ var serviceCommand = &command{
 					if *asJSON {
 						return printJSON(e.stdout, v)
 					}
-					fmt.Fprintf(e.stdout, "service %s (id %d)\n  ports: %s\n  geofenced: %v\n  countries: %s\n", v.Name, v.ID, ports(v), v.Geofenced, strings.Join(v.Countries, " "))
+					fmt.Fprintf(e.stdout, "service %s (id %d)\n", v.Name, v.ID)
+					if v.Derived != "" {
+						fmt.Fprintf(e.stdout, "  derived from %s: only its allowlist reaches the mail server around the proxy (proxy.upstream_allow, 'enforcer allow add --service %s')\n", v.Derived, v.Name)
+					}
+					fmt.Fprintf(e.stdout, "  ports: %s\n  geofenced: %v\n  countries: %s\n", ports(v), v.Geofenced, strings.Join(v.Countries, " "))
+					if len(v.CountriesAdded) > 0 {
+						fmt.Fprintf(e.stdout, "    added at run time: %s ('enforcer country remove' takes them back)\n", strings.Join(v.CountriesAdded, " "))
+					}
+					if len(v.CountriesRemoved) > 0 {
+						fmt.Fprintf(e.stdout, "    REMOVED AT RUN TIME, overriding the config file: %s ('enforcer country reset --service %s' follows the file again)\n", strings.Join(v.CountriesRemoved, " "), v.Name)
+					}
 					if len(v.Destinations) > 0 {
 						fmt.Fprintf(e.stdout, "  destinations: %s\n", strings.Join(v.Destinations, " "))
 					}
@@ -354,6 +410,17 @@ var serviceCommand = &command{
 			},
 		},
 	},
+}
+
+// runtimeChanges counts what the CLI changed on top of the file.
+func runtimeChanges(v daemon.ServiceView) int {
+	n := len(v.CountriesAdded) + len(v.CountriesRemoved)
+	for _, a := range v.Allow {
+		if a.Source != "config" {
+			n++
+		}
+	}
+	return n
 }
 
 func ports(v daemon.ServiceView) string {
@@ -389,6 +456,21 @@ var statusCommand = &command{
 				} else {
 					fmt.Fprintf(w, "interface %s: xdp %s\n", i.Name, i.Mode)
 				}
+			}
+			if s.PinWarning != "" {
+				fmt.Fprintf(w, "WARNING: %s\n", s.PinWarning)
+			}
+			fmt.Fprintf(w, "pinned links in %s: %d\n", s.PinDir, len(s.Links))
+			for _, l := range s.Links {
+				mode := cmp.Or(l.Mode, "-")
+				fmt.Fprintf(w, "  %s: ifindex %d, xdp %s, program id %d", l.Interface, l.Ifindex, mode, l.ProgramID)
+				if !l.InConfig {
+					fmt.Fprint(w, ", NOT IN CONFIG")
+				}
+				if l.Note != "" {
+					fmt.Fprintf(w, " (%s)", l.Note)
+				}
+				fmt.Fprintln(w)
 			}
 			if s.GeoIP.Error != "" {
 				fmt.Fprintf(w, "geoip: none loaded (%s)\n", s.GeoIP.Error)
@@ -537,7 +619,7 @@ and --db itself.`,
 
 // checkOffline composes the policy as the daemon would, without one.
 func checkOffline(cfgPath, dbPath, ip, svc, port, proto string) (daemon.CheckResult, error) {
-	cfg, err := config.Load(cfgPath)
+	cfg, err := daemon.LoadConfig(context.Background(), cfgPath)
 	if err != nil {
 		return daemon.CheckResult{}, err
 	}
@@ -588,7 +670,7 @@ func offlinePolicy(cfg *config.Config, db *geoip.DB) (*policy.Policy, *policy.Mo
 // admittingServices lists, per address, the services of the configuration
 // at cfgPath whose verdict for it is pass.
 func admittingServices(cfgPath string, db *geoip.DB, ips []netip.Addr) ([][]string, error) {
-	cfg, err := config.Load(cfgPath)
+	cfg, err := daemon.LoadConfig(context.Background(), cfgPath)
 	if err != nil {
 		return nil, err
 	}

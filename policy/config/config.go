@@ -202,6 +202,10 @@ type Service struct {
 	// validated and keeps its datapath id, but its ports are left
 	// unprotected and not checked against other services'. Default true.
 	Enabled bool
+	// Derived is "" for a service of the file; for one enforcer derives
+	// (see DeriveUpstream) it names the field it comes from, e.g.
+	// "proxy.upstream".
+	Derived string
 }
 
 // ServiceSMTP is the name of the one service that is never filtered: SMTP

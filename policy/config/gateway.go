@@ -33,6 +33,19 @@ type Proxy struct {
 	// Upstream is the mail server's base URL, such as
 	// https://mail.internal. Required when enabled.
 	Upstream string
+	// ProtectUpstream makes the datapath drop connections that go around
+	// the proxy straight to the mail server: a derived, allowlist-only
+	// service (ServiceUpstream) on the upstream's address(es) and port
+	// admits only UpstreamAllow (and `enforcer allow add --service
+	// upstream`). A host name is resolved at start and on every reload; a
+	// loopback upstream has nothing to protect. Default true.
+	ProtectUpstream bool
+	// UpstreamAllow lists the sources, besides the gateway itself (whose
+	// connections to the mail server leave through it and never meet the
+	// XDP program), that may still reach the upstream's address and port
+	// directly: other gateways, monitoring, an internal relay. Default
+	// empty.
+	UpstreamAllow []Entry
 	// UpstreamCAFile is a PEM bundle of the authorities that sign the mail
 	// server's certificate. Default "": the system roots.
 	UpstreamCAFile string
@@ -134,13 +147,15 @@ type DevicePull struct {
 }
 
 func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
-	px := Proxy{Enabled: true, Listen: DefaultProxyListen}
+	px := Proxy{Enabled: true, Listen: DefaultProxyListen, ProtectUpstream: true}
 	keys, ok := p.mapping(n, field, []fieldSpec{
 		{"enabled", func(v *yaml.Node, f string) { px.Enabled, _ = p.boolean(v, f) }},
 		{"listen", func(v *yaml.Node, f string) {
 			setStr(&px.Listen)(p.hostPort(v, f, false, ":443, 0.0.0.0:443 or [::]:443"))
 		}},
 		{"upstream", func(v *yaml.Node, f string) { setStr(&px.Upstream)(p.upstreamURL(v, f)) }},
+		{"protect_upstream", func(v *yaml.Node, f string) { px.ProtectUpstream, _ = p.boolean(v, f) }},
+		{"upstream_allow", func(v *yaml.Node, f string) { px.UpstreamAllow, _ = p.entries(v, f) }},
 		{"upstream_ca_file", func(v *yaml.Node, f string) { setStr(&px.UpstreamCAFile)(p.absPath(v, f, true)) }},
 		{"insecure_skip_verify", func(v *yaml.Node, f string) { px.InsecureSkipVerify, _ = p.boolean(v, f) }},
 		{"cert_file", func(v *yaml.Node, f string) { setStr(&px.CertFile)(p.absPath(v, f, true)) }},
@@ -196,6 +211,9 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		p.addf(keyOr(keys, "client_cert_mode", n), join(field, "client_ca_file"), "required with client_cert_mode: %s (the authorities that sign client certificates)", mode)
 	case px.ClientCAFile != "" && px.PlainHTTP:
 		p.addf(keyOr(keys, "client_ca_file", n), join(field, "client_ca_file"), "set with plain_http: true; client certificates need the gateway to terminate TLS")
+	}
+	if keys["upstream_allow"] != nil && !px.ProtectUpstream && len(px.UpstreamAllow) > 0 {
+		p.addf(keys["upstream_allow"], join(field, "upstream_allow"), "set but protect_upstream is false, so nothing uses it; set protect_upstream: true or remove upstream_allow")
 	}
 	if keys["webmail_prefixes"] != nil && !px.Webmail {
 		p.addf(keys["webmail_prefixes"], join(field, "webmail_prefixes"), "set but webmail is false; set webmail: true or remove the prefixes")

@@ -18,6 +18,7 @@ admin: {listen: "[::1]:9800"}
 proxy:
   listen: 0.0.0.0:8443
   upstream: https://mail.internal/base
+  upstream_allow: [192.0.2.7, {cidr: 10.1.0.0/16, comment: monitoring}]
   upstream_ca_file: /etc/enforcer/mail-ca.pem
   insecure_skip_verify: true
   cert_file: /etc/enforcer/tls.crt
@@ -63,6 +64,7 @@ func TestGatewaySections(t *testing.T) {
 	c := mustParse(t, gatewayYAML)
 	wantProxy := Proxy{
 		Enabled: true, Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
+		ProtectUpstream: true, UpstreamAllow: []Entry{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}, {Prefix: netip.MustParsePrefix("10.1.0.0/16"), Comment: "monitoring"}},
 		UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
 		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
@@ -108,7 +110,7 @@ func TestGatewaySections(t *testing.T) {
 
 func TestGatewayDefaults(t *testing.T) {
 	c := mustParse(t, "interfaces: [eth0]\nproxy: {upstream: https://mail.internal, plain_http: true}\n")
-	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true}
+	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true, ProtectUpstream: true}
 	if diff := cmp.Diff(want, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -14,6 +14,14 @@ import (
 // defaults included: what the daemon runs with. Parse reads it back into
 // an equal Config.
 func (c *Config) Marshal() ([]byte, error) {
+	// A derived service (proxy.protect_upstream) is the file's proxy
+	// section, not one of its services.
+	var fileServices []Service
+	for _, s := range c.Services {
+		if s.Derived == "" {
+			fileServices = append(fileServices, s)
+		}
+	}
 	root := mapping(
 		"interfaces", seq(len(c.Interfaces), func(i int) *yaml.Node {
 			ifc := c.Interfaces[i]
@@ -29,8 +37,8 @@ func (c *Config) Marshal() ([]byte, error) {
 		"devices", devicesNode(c.Devices),
 		"transforms", transformsNode(c.Transforms),
 		"deny", entryList(c.Deny),
-		"services", seq(len(c.Services), func(i int) *yaml.Node {
-			s := c.Services[i]
+		"services", seq(len(fileServices), func(i int) *yaml.Node {
+			s := fileServices[i]
 			m := mapping(
 				"name", str(s.Name),
 				"protocols", seq(len(s.Protocols), func(i int) *yaml.Node { return str(s.Protocols[i].String()) }),
@@ -126,6 +134,8 @@ func proxyNode(px Proxy) *yaml.Node {
 		"enabled", boolean(true),
 		"listen", str(px.Listen),
 		"upstream", str(px.Upstream),
+		"protect_upstream", boolean(px.ProtectUpstream),
+		"upstream_allow", entryList(px.UpstreamAllow),
 		"upstream_ca_file", str(px.UpstreamCAFile),
 		"insecure_skip_verify", boolean(px.InsecureSkipVerify),
 		"cert_file", str(px.CertFile),
@@ -139,7 +149,7 @@ func proxyNode(px Proxy) *yaml.Node {
 	)
 	if px.MaxConns == 0 {
 		// 0 is "the proxy's default", which the file cannot spell.
-		m.Content = append(m.Content[:16], m.Content[18:]...)
+		m.Content = append(m.Content[:20], m.Content[22:]...)
 	}
 	if px.Webmail {
 		add(m, "webmail_prefixes", strList(px.WebmailPrefixes))

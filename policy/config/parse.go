@@ -670,6 +670,13 @@ func (p *parser) config(root *yaml.Node) *Config {
 	}
 	c.Services = p.crossCheck(services, keys["services"])
 	p.checkGateway(c, keys)
+	if c.Proxy.Enabled && c.Proxy.ProtectUpstream {
+		for _, src := range services {
+			if src.s.Name == ServiceUpstream {
+				p.addf(src.nameNode, join(src.field, "name"), "%q is the name of the service proxy.protect_upstream derives from proxy.upstream; rename this service, or set proxy.protect_upstream: false", ServiceUpstream)
+			}
+		}
+	}
 	return c
 }
 

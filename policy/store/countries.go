@@ -35,8 +35,12 @@ func (s *Store) AddCountries(service string, codes []string) (changed int, err e
 
 // RemoveCountries records codes as removed from service's country list,
 // clearing any addition of them, in one transaction; it returns how many
-// overrides changed. Removing a country the config file lists works: the
-// removal is kept until the country is added back.
+// overrides changed. Such a removal overrides the config file until it is
+// cleared, whatever later edits of the file say, so the daemon no longer
+// records removals (it refuses to remove a country of the file, as with
+// allowlists, and takes back additions with ClearCountries). Removals
+// recorded by older versions stay in force and are shown; ClearCountries
+// and ResetCountries drop them.
 func (s *Store) RemoveCountries(service string, codes []string) (changed int, err error) {
 	changed, err = s.setCountries(service, codes, countryRemoved)
 	if err != nil {
@@ -71,6 +75,62 @@ func (s *Store) setCountries(service string, codes []string, mark []byte) (chang
 		return changed > 0, nil
 	})
 	return changed, err
+}
+
+// ClearCountries drops service's overrides (added or removed) of codes in
+// one transaction, so the service follows the config file for them again;
+// it returns how many overrides it dropped.
+func (s *Store) ClearCountries(service string, codes []string) (cleared int, err error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	for _, cc := range codes {
+		if err := ValidateCountry(cc); err != nil {
+			return 0, err
+		}
+	}
+	err = s.update(func(tx *bolt.Tx) (bool, error) {
+		b := tx.Bucket(bucketCountries).Bucket([]byte(service))
+		if b == nil {
+			return false, nil
+		}
+		for _, cc := range codes {
+			if b.Get([]byte(cc)) == nil {
+				continue
+			}
+			if err := b.Delete([]byte(cc)); err != nil {
+				return false, err
+			}
+			cleared++
+		}
+		return cleared > 0, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("clear country overrides of %s: %w", service, err)
+	}
+	return cleared, nil
+}
+
+// ResetCountries drops every country override of service in one
+// transaction: its country list is the config file's again. It returns how
+// many overrides it dropped.
+func (s *Store) ResetCountries(service string) (cleared int, err error) {
+	if err := ValidateService(service); err != nil {
+		return 0, err
+	}
+	err = s.update(func(tx *bolt.Tx) (bool, error) {
+		countries := tx.Bucket(bucketCountries)
+		b := countries.Bucket([]byte(service))
+		if b == nil {
+			return false, nil
+		}
+		b.ForEach(func(_, _ []byte) error { cleared++; return nil })
+		return cleared > 0, countries.DeleteBucket([]byte(service))
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reset countries of %s: %w", service, err)
+	}
+	return cleared, nil
 }
 
 // CountryOverrides returns service's added and removed countries, sorted.

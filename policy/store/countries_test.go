@@ -120,3 +120,50 @@ func TestApplyCountries(t *testing.T) {
 		})
 	}
 }
+
+func TestClearAndResetCountries(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	if _, err := s.AddCountries("webmail", []string{"AT", "FR"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RemoveCountries("webmail", []string{"US"}); err != nil { // a tombstone of an older version
+		t.Fatal(err)
+	}
+	if _, err := s.AddCountries("imap", []string{"CH"}); err != nil {
+		t.Fatal(err)
+	}
+	rev := mustRevision(t, s)
+
+	if n, err := s.ClearCountries("webmail", []string{"FR", "US", "DE"}); err != nil || n != 2 {
+		t.Fatalf("ClearCountries(FR, US, DE) = %d, %v; want 2 (DE had no override)", n, err)
+	}
+	added, removed, err := s.CountryOverrides("webmail")
+	if err != nil || !cmp.Equal(added, []string{"AT"}) || removed != nil {
+		t.Fatalf("after ClearCountries: added %v, removed %v, %v; want [AT], none", added, removed, err)
+	}
+	if got := mustRevision(t, s); got != rev+1 {
+		t.Errorf("revision %d, want %d: one change", got, rev+1)
+	}
+	if n, err := s.ClearCountries("webmail", []string{"FR"}); err != nil || n != 0 || mustRevision(t, s) != rev+1 {
+		t.Errorf("clearing again: %d, %v; want 0 and no new revision", n, err)
+	}
+	if n, err := s.ClearCountries("pop3", []string{"FR"}); err != nil || n != 0 {
+		t.Errorf("ClearCountries of a service without overrides: %d, %v", n, err)
+	}
+	if _, err := s.ClearCountries("webmail", []string{"de"}); err == nil {
+		t.Error("ClearCountries(de): no error for a bad code")
+	}
+
+	if n, err := s.ResetCountries("webmail"); err != nil || n != 1 {
+		t.Fatalf("ResetCountries(webmail) = %d, %v; want 1", n, err)
+	}
+	if a, r, err := s.CountryOverrides("webmail"); err != nil || a != nil || r != nil {
+		t.Errorf("after ResetCountries: %v, %v, %v; want none", a, r, err)
+	}
+	if n, err := s.ResetCountries("webmail"); err != nil || n != 0 {
+		t.Errorf("ResetCountries again: %d, %v; want 0", n, err)
+	}
+	if a, _, err := s.CountryOverrides("imap"); err != nil || !cmp.Equal(a, []string{"CH"}) {
+		t.Errorf("imap after resetting webmail: %v, %v; want [CH] untouched", a, err)
+	}
+}

@@ -260,6 +260,13 @@ services:
 // until it answers on its admin socket with the interface attached.
 func (a *appliance) start(t *testing.T, bin string) daemon.Status {
 	t.Helper()
+	return a.startVia(t, []string{"nsenter", "--net=" + a.lab.server.Path()}, bin)
+}
+
+// startVia is start with the daemon run under via (the command that puts
+// it in the server namespace).
+func (a *appliance) startVia(t *testing.T, via []string, bin string) daemon.Status {
+	t.Helper()
 	if a.proc != nil {
 		t.Fatal("start: the daemon is already running")
 	}
@@ -269,7 +276,7 @@ func (a *appliance) start(t *testing.T, bin string) daemon.Status {
 	}
 	defer logf.Close() // the child has its own copy
 	fmt.Fprintf(logf, "=== %s: %s run --config %s\n", time.Now().Format(time.StampMicro), bin, a.config)
-	cmd := exec.Command("nsenter", "--net="+a.lab.server.Path(), bin, "run", "--config", a.config)
+	cmd := exec.Command(via[0], append(via[1:], bin, "run", "--config", a.config)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start the daemon: %v", err)

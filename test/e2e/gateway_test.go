@@ -53,10 +53,16 @@ var syncOK = func() []byte {
 
 func mustMailServer(t *testing.T, ns *netns.NS) *mailServer {
 	t.Helper()
+	return mustMailServerOn(t, ns, fmt.Sprintf("127.0.0.1:%d", upstreamPort))
+}
+
+// mustMailServerOn runs the fake Exchange on listen in ns.
+func mustMailServerOn(t *testing.T, ns *netns.NS, listen string) *mailServer {
+	t.Helper()
 	m := &mailServer{seen: map[string]int{}}
 	var l net.Listener
 	if err := ns.Do(func() (err error) {
-		l, err = net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", upstreamPort))
+		l, err = net.Listen("tcp", listen)
 		return err
 	}); err != nil {
 		t.Fatalf("mail server listen: %v", err)
@@ -182,6 +188,13 @@ func (l *lab) pushStatus(t *testing.T, method, path string, body any) int {
 
 func gatewayConfig(t *testing.T) string {
 	t.Helper()
+	return gatewayConfigTo(t, fmt.Sprintf("http://127.0.0.1:%d", upstreamPort), "")
+}
+
+// gatewayConfigTo is gatewayConfig with the proxy's upstream URL and more
+// proxy fields (indented lines).
+func gatewayConfigTo(t *testing.T, upstream, proxyExtra string) string {
+	t.Helper()
 	tokenFile := filepath.Join(t.TempDir(), "push.token")
 	if err := os.WriteFile(tokenFile, []byte(pushToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -192,15 +205,15 @@ func gatewayConfig(t *testing.T) string {
     allow: *lab
 proxy:
   listen: ":%d"
-  upstream: http://127.0.0.1:%d
+  upstream: %s
   plain_http: true
-devices:
+%sdevices:
   push: {listen: "127.0.0.1:%d", token_file: %q, plain_http: true}
   policy:
     revision: e2e
     managed_only: true
     block_compromised: true
-`, easPort, easPort, upstreamPort, pushPort, tokenFile)
+`, easPort, easPort, upstream, proxyExtra, pushPort, tokenFile)
 }
 
 func TestGatewayEndToEnd(t *testing.T) {

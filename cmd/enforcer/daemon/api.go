@@ -22,8 +22,11 @@ const (
 	PathAllow    = "/v1/allow"   // GET ?service=, POST add, DELETE remove
 	PathDeny     = "/v1/deny"    // GET, POST add, DELETE remove
 	PathCountry  = "/v1/country" // GET ?service=, POST add, DELETE remove
-	PathReload   = "/v1/reload"  // POST
-	PathCheck    = "/v1/check"   // GET ?ip=&service= | &port=&proto=
+	// PathCountryReset drops a service's runtime country changes: POST
+	// {"service": NAME}.
+	PathCountryReset = "/v1/country/reset"
+	PathReload       = "/v1/reload" // POST
+	PathCheck        = "/v1/check"  // GET ?ip=&service= | &port=&proto=
 )
 
 // Status is the daemon's state.
@@ -34,12 +37,18 @@ type Status struct {
 	ConfigPath string            `json:"config_path"`
 	StateDir   string            `json:"state_dir"`
 	PinDir     string            `json:"pin_dir"`
-	Interfaces []InterfaceStatus `json:"interfaces"`
-	Program    ProgramStatus     `json:"program"`
-	GeoIP      GeoIPStatus       `json:"geoip"`
-	Table      TableStatus       `json:"table"`
-	Revision   uint64            `json:"revision"` // state store revision applied
-	L7         *L7Status         `json:"l7,omitempty"`
+	Interfaces []InterfaceStatus `json:"interfaces"` // the configured ones
+	// Links are every XDP link pinned in PinDir: the configured
+	// interfaces' and any left by an older configuration or mode.
+	Links []LinkStatus `json:"links"`
+	// PinWarning says why the pins will not outlive the daemon (a private
+	// bpffs); "" when they will.
+	PinWarning string        `json:"pin_warning,omitempty"`
+	Program    ProgramStatus `json:"program"`
+	GeoIP      GeoIPStatus   `json:"geoip"`
+	Table      TableStatus   `json:"table"`
+	Revision   uint64        `json:"revision"` // state store revision applied
+	L7         *L7Status     `json:"l7,omitempty"`
 }
 
 // InterfaceStatus is one guarded interface.
@@ -47,6 +56,20 @@ type InterfaceStatus struct {
 	Name  string `json:"name"`
 	Mode  string `json:"mode"` // native or generic
 	Error string `json:"error,omitempty"`
+}
+
+// LinkStatus is one pinned XDP link.
+type LinkStatus struct {
+	Pin       string `json:"pin"`
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"` // 0: the interface is gone
+	Mode      string `json:"mode,omitempty"`
+	ProgramID uint32 `json:"program_id"`
+	// InConfig is set when the link is one of the configured interfaces
+	// in the daemon's network namespace; a link without it is left over
+	// and still runs its program.
+	InConfig bool   `json:"in_config"`
+	Note     string `json:"note,omitempty"`
 }
 
 // ProgramStatus identifies the loaded XDP program.
@@ -108,8 +131,18 @@ type ServiceView struct {
 	Ports        []uint16 `json:"ports"`
 	Destinations []string `json:"destinations,omitempty"`
 	Geofenced    bool     `json:"geofenced"`
-	Countries    []string `json:"countries"`
-	Allow        []Entry  `json:"allow"`
+	Countries    []string `json:"countries"` // in force: the file's with the runtime changes
+	// CountriesAdded are the runtime additions (`enforcer country add`).
+	CountriesAdded []string `json:"countries_added,omitempty"`
+	// CountriesRemoved are runtime removals of countries of the file,
+	// recorded by enforcer before 2026-12 (today's `country remove`
+	// refuses those): they override the file until `enforcer country
+	// reset` or `country add` drops them.
+	CountriesRemoved []string `json:"countries_removed,omitempty"`
+	Allow            []Entry  `json:"allow"`
+	// Derived names the config field a derived service comes from
+	// ("proxy.upstream"); "" for a service of the file.
+	Derived string `json:"derived,omitempty"`
 }
 
 // Entry is one CIDR of an allow or deny list.

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sys/unix"
 
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/loader"
@@ -51,6 +54,8 @@ type Daemon struct {
 	geo    geoState
 	now    applied
 	ifaces []InterfaceStatus
+
+	pinWarning string // why the pins die with the daemon; "" if they do not
 }
 
 type geoState struct {
@@ -72,7 +77,7 @@ type applied struct {
 // Run runs the daemon until ctx ends. The XDP program and its pinned maps
 // stay behind when it returns: enforcement goes on without the daemon.
 func Run(ctx context.Context, opts Options) error {
-	cfg, err := config.Load(opts.ConfigPath)
+	cfg, err := LoadConfig(ctx, opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -83,11 +88,15 @@ func Run(ctx context.Context, opts Options) error {
 	d.level.Set(cfg.Log.Level)
 	d.log = newLogger(opts.Log, cfg.Log.Format, d.level)
 	d.log.Info("starting", "version", opts.Version, "config", opts.ConfigPath, "state_dir", cfg.StateDir, "bpffs", cfg.BPFFSDir)
+	d.warnUpstream(ctx, cfg)
 
 	if d.st, err = store.Open(cfg.StateDir); err != nil {
 		return err
 	}
 	defer d.st.Close()
+	if d.pinWarning = privateBPFFS(cfg.BPFFSDir); d.pinWarning != "" {
+		d.log.Warn("the pinned datapath will not outlive this process", "problem", d.pinWarning)
+	}
 	// Loading re-uses the pinned maps: the program of an earlier run goes
 	// on enforcing their contents until Attach swaps in the new one.
 	if d.dp, err = loader.Load(loader.Options{PinDir: cfg.BPFFSDir}); err != nil {
@@ -104,7 +113,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err := d.apply(); err != nil {
 		return err
 	}
-	d.attachAll()
+	d.warnCountryRemovals()
+	d.attachAll() // a failure is logged and shown by status; the other interfaces are guarded
 
 	// The device store and the proxy start once the datapath guards the
 	// interfaces: no client from a disallowed country is ever accepted.
@@ -147,6 +157,38 @@ func Run(ctx context.Context, opts Options) error {
 				d.log.Error("reload failed; the previous configuration stays in force", "error", err)
 			}
 		}
+	}
+}
+
+// LoadConfig reads the configuration file at path and adds the services
+// derived from it: proxy.protect_upstream's (config.DeriveUpstream), with
+// the upstream's host name resolved now.
+func LoadConfig(ctx context.Context, path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.DeriveUpstream(ctx, LookupHost); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// lookupTimeout bounds the resolution of proxy.upstream's host name.
+const lookupTimeout = 10 * time.Second
+
+// LookupHost resolves a host name with the system resolver.
+func LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+}
+
+// warnUpstream logs every way clients can reach the mail server around
+// the proxy under cfg.
+func (d *Daemon) warnUpstream(ctx context.Context, cfg *config.Config) {
+	for _, w := range cfg.UpstreamWarnings(ctx, LookupHost) {
+		d.log.Warn("the mail server is reachable around the proxy", "problem", w)
 	}
 }
 
@@ -241,10 +283,31 @@ func mapsEqual(a, b map[string]uint8) bool {
 	return true
 }
 
+// attachError is an interface that could not be attached: the rest of
+// the configuration is in force.
+type attachError struct{ errs []error }
+
+func (e *attachError) Error() string {
+	return fmt.Sprintf("the configuration is in force, but %v; fix it and run `enforcer reload` again", errors.Join(e.errs...))
+}
+
+// warnCountryRemovals logs the country removals an older enforcer stored:
+// they override the config file until dropped.
+func (d *Daemon) warnCountryRemovals() {
+	for name, o := range d.now.state.Countries {
+		if len(o.Removed) > 0 {
+			d.log.Warn("runtime country removals override the config file; `enforcer country reset --service "+name+"` makes the service follow the file",
+				"service", name, "removed", o.Removed)
+		}
+	}
+}
+
 // attachAll attaches to every configured interface. A failure on one is
-// logged and reported by status; the others are still guarded.
-func (d *Daemon) attachAll() {
+// logged, reported by status and returned as an *attachError; the others
+// are still guarded.
+func (d *Daemon) attachAll() error {
 	d.ifaces = nil
+	var errs []error
 	for _, ifc := range d.cfg.Interfaces {
 		st := InterfaceStatus{Name: ifc.Name}
 		mode, err := loader.ParseMode(string(ifc.XDPMode))
@@ -253,6 +316,7 @@ func (d *Daemon) attachAll() {
 		}
 		if err != nil {
 			st.Error = err.Error()
+			errs = append(errs, fmt.Errorf("interface %s is not guarded: %w", ifc.Name, err))
 			d.log.Error("attach failed: interface not guarded", "interface", ifc.Name, "error", err)
 		} else {
 			st.Mode = mode.String()
@@ -260,13 +324,17 @@ func (d *Daemon) attachAll() {
 		}
 		d.ifaces = append(d.ifaces, st)
 	}
+	if errs != nil {
+		return &attachError{errs}
+	}
+	return nil
 }
 
 // Reload re-reads the config file and the GeoIP database and applies them
 // with no enforcement gap: a new table is switched in atomically. On any
 // error the previous configuration stays in force.
 func (d *Daemon) Reload() error {
-	cfg, err := config.Load(d.opts.ConfigPath)
+	cfg, err := LoadConfig(context.Background(), d.opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -295,10 +363,11 @@ func (d *Daemon) Reload() error {
 		d.cfg, d.geo = old, oldGeo
 		return err
 	}
-	d.attachAll()
+	attachErr := d.attachAll()
 	d.level.Set(cfg.Log.Level)
+	d.warnUpstream(context.Background(), cfg)
 	d.log.Info("reloaded", "config", d.opts.ConfigPath, "geoip_build", geo.meta.BuildTime)
-	return nil
+	return attachErr
 }
 
 func (d *Daemon) serveAdmin() (io.Closer, error) {
@@ -389,3 +458,67 @@ func (d *Daemon) names() map[uint8]string {
 type closerFunc func() error
 
 func (f closerFunc) Close() error { return f() }
+
+// bpffsRoot is where bpffs is mounted by convention; loader.Load mounts
+// it there when a pin directory below it finds nothing mounted.
+const bpffsRoot = "/sys/fs/bpf"
+
+// privateBPFFS says why pins under pinDir would not outlive the daemon,
+// or "" if they will: the daemon runs in another mount namespace than
+// init's (or than its parent's, where init's cannot be read), and the
+// bpffs at bpffsRoot here is not that namespace's (or none is mounted, and
+// loader.Load will mount one). `ip netns exec` does that: it remounts /sys
+// for the network namespace, with a fresh bpffs or none. That bpffs, with
+// every pin on it, goes with the last process of the mount namespace, so
+// the program stops enforcing when the daemon exits and a new daemon
+// cannot re-use it.
+func privateBPFFS(pinDir string) string {
+	if !strings.HasPrefix(filepath.Clean(pinDir)+"/", bpffsRoot+"/") {
+		return ""
+	}
+	ref, ok := referenceProcess()
+	if !ok {
+		return ""
+	}
+	ours, okOurs := bpffsDev(bpffsRoot)
+	// /proc/PID/root resolves paths in that process's mount namespace.
+	host, okHost := bpffsDev(fmt.Sprintf("/proc/%d/root%s", ref, bpffsRoot))
+	if okOurs && okHost && ours == host {
+		return ""
+	}
+	return fmt.Sprintf("the bpffs at %s in this mount namespace is not the host's (started under `ip netns exec`?): "+
+		"it is private, its pins in %s vanish when the daemon exits, the XDP program stops enforcing with it, "+
+		"and a restart cannot re-use it; start the daemon with `nsenter --net=/run/netns/NAME` (which keeps the host's %s) instead", bpffsRoot, pinDir, bpffsRoot)
+}
+
+// referenceProcess is a process in the mount namespace the daemon is
+// meant to share, when it is not in it: init, or, where init's namespace
+// cannot be read (a sandbox), the parent that started the daemon (`ip
+// netns exec` execs the daemon in a namespace of its own; nsenter --net
+// and systemd leave it in theirs). false when the daemon shares it or it
+// cannot be told: no false alarm.
+func referenceProcess() (int, bool) {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return 0, false
+	}
+	for _, pid := range []int{1, os.Getppid()} {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		if err != nil {
+			continue
+		}
+		return pid, ns != self
+	}
+	return 0, false
+}
+
+// bpffsDev returns the device of the bpffs mounted at dir; false when dir
+// is not on bpffs.
+func bpffsDev(dir string) (uint64, bool) {
+	var fs unix.Statfs_t
+	var st unix.Stat_t
+	if unix.Statfs(dir, &fs) != nil || fs.Type != unix.BPF_FS_MAGIC || unix.Stat(dir, &st) != nil {
+		return 0, false
+	}
+	return st.Dev, true
+}

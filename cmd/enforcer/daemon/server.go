@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/store"
@@ -64,9 +65,14 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("DELETE "+PathDeny, d.handle(d.change(kindDeny, false)))
 	mux.HandleFunc("POST "+PathCountry, d.handle(d.change(kindCountry, true)))
 	mux.HandleFunc("DELETE "+PathCountry, d.handle(d.change(kindCountry, false)))
+	mux.HandleFunc("POST "+PathCountryReset, d.handle(d.resetCountries))
 	mux.HandleFunc("POST "+PathReload, d.handle(func(*http.Request) (any, error) {
 		if err := d.Reload(); err != nil {
-			return nil, userError{msg: "reload: " + err.Error() + " (the previous configuration stays in force)"}
+			var ae *attachError
+			if errors.As(err, &ae) {
+				return nil, userError{msg: err.Error()}
+			}
+			return nil, userError{msg: err.Error() + " (the previous configuration stays in force)"}
 		}
 		return map[string]string{"result": "reloaded"}, nil
 	}))
@@ -117,8 +123,10 @@ func (d *Daemon) status(*http.Request) (any, error) {
 	} else {
 		s.GeoIP.Type = d.geo.meta.DatabaseType
 		s.GeoIP.BuildTime = d.geo.meta.BuildTime
-		s.GeoIP.Age = time.Since(d.geo.meta.BuildTime).Round(time.Hour).String()
+		s.GeoIP.Age = Age(time.Since(d.geo.meta.BuildTime))
 	}
+	s.Links = d.links()
+	s.PinWarning = d.pinWarning
 	if d.gw != nil {
 		l7, _ := d.l7StatusLocked(d.cfg)
 		s.L7 = &l7
@@ -128,6 +136,44 @@ func (d *Daemon) status(*http.Request) (any, error) {
 		s.Program = ProgramStatus{ID: uint32(id), Name: info.Name, Tag: info.Tag}
 	}
 	return s, nil
+}
+
+// links lists the pinned XDP links, marking those the configuration does
+// not name.
+func (d *Daemon) links() []LinkStatus {
+	pls, err := loader.PinnedLinks(d.cfg.BPFFSDir)
+	if err != nil {
+		return []LinkStatus{{Pin: d.cfg.BPFFSDir, Note: err.Error()}}
+	}
+	out := []LinkStatus{}
+	for _, pl := range pls {
+		ls := LinkStatus{Pin: pl.Pin, Interface: pl.Interface, Ifindex: pl.Ifindex, Mode: pl.Mode, ProgramID: pl.ProgramID}
+		ls.InConfig = !pl.OtherNetns && slices.ContainsFunc(d.cfg.Interfaces, func(i config.Interface) bool { return i.Name == pl.Interface })
+		switch {
+		case pl.Error != "":
+			ls.Note = "unreadable: " + pl.Error
+		case pl.OtherNetns:
+			ls.Note = fmt.Sprintf("made in another network namespace (inode %d); remove the pin when it is no longer wanted", pl.Netns)
+		case pl.Ifindex == 0:
+			ls.Note = "its interface is gone; it guards nothing"
+		case !ls.InConfig:
+			ls.Note = "not in the configuration: still enforcing; remove the pin (rm " + pl.Pin + ") to detach it"
+		}
+		out = append(out, ls)
+	}
+	return out
+}
+
+// Age says how long ago something happened in the unit an operator reads
+// at a glance: minutes below an hour, hours below two days, then days.
+func Age(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }
 
 func (d *Daemon) stats(*http.Request) (any, error) {
@@ -163,8 +209,9 @@ func (d *Daemon) service(r *http.Request) (any, error) {
 
 // view shows a config service with the state's changes applied.
 func (d *Daemon) view(s config.Service) ServiceView {
+	o := d.now.state.Countries[s.Name]
 	v := ServiceView{Name: s.Name, ID: d.now.ids[s.Name], Ports: s.Ports, Geofenced: s.Geofence,
-		Countries: store.ApplyCountries(s.Countries, d.now.state.Countries[s.Name])}
+		Countries: store.ApplyCountries(s.Countries, o), CountriesAdded: o.Added, CountriesRemoved: o.Removed, Derived: s.Derived}
 	for _, p := range s.Protocols {
 		v.Protocols = append(v.Protocols, p.String())
 	}
@@ -283,10 +330,7 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListCha
 				return 0, badRequest("argument %d: %v", i+1, err)
 			}
 		}
-		if add {
-			return d.st.AddCountries(svc.Name, codes)
-		}
-		return d.st.RemoveCountries(svc.Name, codes)
+		return d.storeCountries(add, svc, codes)
 	}
 	prefixes, err := parsePrefixes(req.Items)
 	if err != nil {
@@ -330,6 +374,73 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListCha
 		return d.st.RemoveAllow(svc.Name, prefixes)
 	}
 	return d.st.RemoveDeny(prefixes)
+}
+
+// storeCountries adds or removes countries like allowlist entries: the
+// file's countries are the file's (no second copy is added, none is
+// removed at run time: a removal would silently override later edits of
+// the file), runtime additions are added and taken back. Adding a country
+// of the file that an older enforcer recorded as removed drops that
+// removal, so the file rules again.
+func (d *Daemon) storeCountries(add bool, svc *config.Service, codes []string) (int, error) {
+	o := d.now.state.Countries[svc.Name]
+	var clear, put []string
+	for _, cc := range codes {
+		inFile := slices.Contains(svc.Countries, cc)
+		switch {
+		case add && inFile && slices.Contains(o.Removed, cc):
+			clear = append(clear, cc)
+		case add && inFile:
+			return 0, badRequest("%s is already in %s; nothing to add", cc, d.opts.ConfigPath)
+		case add:
+			put = append(put, cc)
+		case inFile:
+			return 0, badRequest("%s comes from %s; remove it there and run `enforcer reload`", cc, d.opts.ConfigPath)
+		default:
+			clear = append(clear, cc)
+		}
+	}
+	n := 0
+	if len(clear) > 0 {
+		c, err := d.st.ClearCountries(svc.Name, clear)
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	if len(put) > 0 {
+		c, err := d.st.AddCountries(svc.Name, put)
+		if err != nil {
+			return n, err
+		}
+		n += c
+	}
+	return n, nil
+}
+
+// resetCountries drops every runtime country change of a service: its
+// countries are the file's again.
+func (d *Daemon) resetCountries(r *http.Request) (any, error) {
+	var req ListChange
+	if err := decodeJSON(r, &req); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	svc, err := d.lookupService(req.Service)
+	if err != nil {
+		return nil, err
+	}
+	n, err := d.st.ResetCountries(svc.Name)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		if err := d.apply(); err != nil {
+			return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
+		}
+	}
+	return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
 }
 
 // parsePrefixes accepts CIDRs and bare addresses (as /32 or /128); a CIDR
