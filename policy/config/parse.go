@@ -42,6 +42,9 @@ func Parse(name string, data []byte) (*Config, error) {
 type parser struct {
 	file     string
 	problems []Problem
+	// remote: the document came from device management; fields that name
+	// files are refused (ParseRemoteTransforms).
+	remote bool
 }
 
 func (p *parser) addf(n *yaml.Node, field, format string, args ...any) {

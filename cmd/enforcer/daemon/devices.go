@@ -276,7 +276,7 @@ func (d *Daemon) showPolicy(*http.Request) (any, error) {
 	case cfg.Transforms.Enabled:
 		v.Transforms, v.TransformsSource = string(config.MarshalTransforms(cfg.Transforms)), "config"
 	case doc != nil && g.transforms.Load() != nil:
-		if t, err := config.ParseTransforms("transforms", doc); err == nil {
+		if t, err := config.ParseRemoteTransforms("transforms", doc); err == nil {
 			v.Transforms, v.TransformsSource = string(config.MarshalTransforms(t)), "device-management"
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/mailgate/enforcer/l7/proxy"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/configfile"
 	"github.com/mailgate/enforcer/policy/device"
 	"github.com/mailgate/enforcer/policy/devicesync"
 )
@@ -195,7 +195,7 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 			g.transforms.Store(nil)
 			return nil
 		}
-		if t, err = config.ParseTransforms("the stored transforms document", doc); err != nil {
+		if t, err = config.ParseRemoteTransforms("the stored transforms document", doc); err != nil {
 			// Checked when it arrived; a later version of the
 			// gateway may read it differently. Keep mail flowing under
 			// no transforms rather than refuse to start, and say so.
@@ -223,7 +223,7 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 func (g *gateway) transformsHook() devicesync.TransformsHook {
 	return devicesync.TransformsHook{
 		Check: func(doc []byte) error {
-			t, err := config.ParseTransforms("transforms", doc)
+			t, err := config.ParseRemoteTransforms("transforms", doc)
 			if err != nil {
 				return err
 			}
@@ -316,7 +316,7 @@ func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
 		opts.Token = t
 	}
 	if pull.CAFile != "" {
-		pem, err := os.ReadFile(pull.CAFile)
+		pem, err := configfile.Read(pull.CAFile, configfile.MaxPEMBytes)
 		if err != nil {
 			return fmt.Errorf("devices.pull.ca_file: %w", err)
 		}
@@ -338,18 +338,16 @@ func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
 }
 
 // readToken reads a bearer token file: one line, surrounding white space
-// ignored, at least 32 characters, not readable by others.
+// ignored, at least 32 characters, not readable by others; a regular file
+// named directly (configfile.Open), at most configfile.MaxSecretBytes.
+// Errors never quote the file.
 func readToken(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	b, fi, err := configfile.ReadStat(path, configfile.MaxSecretBytes)
 	if err != nil {
 		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is readable by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
 	}
 	t := strings.TrimSpace(string(b))
 	if len(t) < 32 || strings.ContainsAny(t, "\r\n") {
