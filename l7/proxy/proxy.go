@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/tlscert"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/device"
 )
@@ -55,7 +56,7 @@ type Proxy struct {
 	rp         *httputil.ReverseProxy
 	redirects  *redirects
 	targets    Targets
-	certs      *certReloader // nil with PlainHTTP
+	certs      *tlscert.Reloader // nil with PlainHTTP
 	metrics    *Metrics      // nil: none kept
 	redirHost  map[string]bool
 
@@ -107,9 +108,9 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		return nil, err
 	}
 	if !cfg.PlainHTTP {
-		p.certs, err = newCertReloader(cfg.CertFile, cfg.KeyFile, cfg.CertCheckInterval, p.log)
+		p.certs, err = tlscert.New(cfg.CertFile, cfg.KeyFile, cfg.CertCheckInterval, p.log)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
 	p.rp = &httputil.ReverseProxy{

@@ -96,9 +96,15 @@ type DevicePush struct {
 	// proxy's certificate; required when the proxy has none.
 	CertFile string
 	KeyFile  string
-	// PlainHTTP serves the push API without TLS: only on a loopback
-	// address or a trusted management network. Default false.
+	// PlainHTTP serves the push API without TLS, which sends the bearer
+	// token in clear: on a loopback listen address only (a local
+	// device-management agent, or TLS terminated in front), unless
+	// AllowPlainHTTPOffLoopback. Default false.
 	PlainHTTP bool
+	// AllowPlainHTTPOffLoopback lets PlainHTTP serve on an address other
+	// than loopback (an isolated management network); the daemon warns
+	// at start. Default false.
+	AllowPlainHTTPOffLoopback bool
 }
 
 // DevicePull configures the delta sync.
@@ -200,7 +206,11 @@ func (p *parser) devices(n *yaml.Node, field string) Devices {
 				{"cert_file", func(v *yaml.Node, f string) { setStr(&d.Push.CertFile)(p.absPath(v, f, true)) }},
 				{"key_file", func(v *yaml.Node, f string) { setStr(&d.Push.KeyFile)(p.absPath(v, f, true)) }},
 				{"plain_http", func(v *yaml.Node, f string) { d.Push.PlainHTTP, _ = p.boolean(v, f) }},
+				{"allow_plain_http_off_loopback", func(v *yaml.Node, f string) { d.Push.AllowPlainHTTPOffLoopback, _ = p.boolean(v, f) }},
 			})
+			if d.Push.Listen != "" && d.Push.PlainHTTP && !d.Push.AllowPlainHTTPOffLoopback && !LoopbackListen(d.Push.Listen) && !p.reported(join(f, "listen")) {
+				p.addf(keyOr(keys, "plain_http", v), join(f, "plain_http"), "true on %s, which is not a loopback address: the bearer token would cross the network in clear; serve TLS (cert_file and key_file), listen on 127.0.0.1, or set allow_plain_http_off_loopback: true for an isolated management network", quote(d.Push.Listen))
+			}
 			if d.Push.Listen != "" && d.Push.TokenFile == "" && !p.reported(join(f, "token_file")) {
 				p.addf(keyOr(keys, "listen", v), join(f, "token_file"), "required with listen: a file holding the bearer token device management presents")
 			}
@@ -417,6 +427,17 @@ func (p *parser) httpURL(n *yaml.Node, field string, allowEmpty bool) (string, b
 		return s, true
 	}
 	return "", false
+}
+
+// LoopbackListen reports whether a host:port listen address is on a
+// loopback address only (an empty host or a name listens on more).
+func LoopbackListen(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // checkGateway cross-checks the gateway sections.

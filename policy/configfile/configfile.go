@@ -42,10 +42,18 @@ var (
 
 // Open opens path for reading: a regular file, not through a symbolic
 // link in its final component. Errors name the path, never its content.
-func Open(path string) (*os.File, error) {
+func Open(path string) (*os.File, error) { return open(path, syscall.O_NOFOLLOW) }
+
+// OpenLinked is Open that follows a symbolic link in the final component:
+// for certificates and their keys only, which ACME clients keep behind
+// links (certbot's live/ directory) and which only the local
+// configuration names.
+func OpenLinked(path string) (*os.File, error) { return open(path, 0) }
+
+func open(path string, flags int) (*os.File, error) {
 	// O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer
 	// forever; on a regular file the flag changes nothing.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|flags|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return nil, fmt.Errorf("%s %w", path, ErrSymlink)
@@ -75,7 +83,17 @@ func Read(path string, max int64) ([]byte, error) {
 // ReadStat is Read that also returns the file's information (mode,
 // owner), taken from the descriptor the content was read from.
 func ReadStat(path string, max int64) ([]byte, os.FileInfo, error) {
-	f, err := Open(path)
+	return readStat(path, max, syscall.O_NOFOLLOW)
+}
+
+// ReadLinked is Read through OpenLinked: for certificates and their keys.
+func ReadLinked(path string, max int64) ([]byte, error) {
+	b, _, err := readStat(path, max, 0)
+	return b, err
+}
+
+func readStat(path string, max int64, flags int) ([]byte, os.FileInfo, error) {
+	f, err := open(path, flags)
 	if err != nil {
 		return nil, nil, err
 	}
