@@ -429,6 +429,41 @@ func (p *parser) httpURL(n *yaml.Node, field string, allowEmpty bool) (string, b
 	return "", false
 }
 
+// adminHosts reads admin.hosts: Host header values, "name" or
+// "name:port", kept lower case.
+func (p *parser) adminHosts(n *yaml.Node, field string) []string {
+	items, _ := p.list(n, field, `["localhost:8080", "admin.gw.internal"]`)
+	var out []string
+	for i, item := range items {
+		s, ok := p.str(item, index(field, i))
+		if !ok {
+			continue
+		}
+		if !validHostHeader(s) {
+			p.addf(deref(item), index(field, i), "%s is not a Host header value; write a name or address with an optional port, e.g. localhost:8080 or [::1]:8080", quote(s))
+			continue
+		}
+		out = append(out, strings.ToLower(s))
+	}
+	return out
+}
+
+// validHostHeader reports whether s is name, address, name:port or
+// [v6]:port.
+func validHostHeader(s string) bool {
+	if s == "" {
+		return false
+	}
+	if checkHostPort(s) == nil {
+		host, _, _ := net.SplitHostPort(s)
+		return host != ""
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Zone() == ""
+	}
+	return validHostname(s) && strings.Trim(s, ".-") != ""
+}
+
 // LoopbackListen reports whether a host:port listen address is on a
 // loopback address only (an empty host or a name listens on more).
 func LoopbackListen(hostPort string) bool {

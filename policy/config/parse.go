@@ -645,6 +645,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 				{"listen", func(v *yaml.Node, f string) {
 					set(&c.Admin.Listen)(p.hostPort(v, f, true, `127.0.0.1:9741, [::1]:9741, or "" to turn the admin page off`))
 				}},
+				{"hosts", func(v *yaml.Node, f string) { c.Admin.Hosts = p.adminHosts(v, f) }},
 			})
 		}},
 		{"proxy", func(v *yaml.Node, f string) { c.Proxy, _ = p.proxy(v, f) }},
