@@ -57,7 +57,7 @@ type Proxy struct {
 	redirects  *redirects
 	targets    Targets
 	certs      *tlscert.Reloader // nil with PlainHTTP
-	metrics    *Metrics      // nil: none kept
+	metrics    *Metrics          // nil: none kept
 	redirHost  map[string]bool
 
 	ids     atomic.Uint64
