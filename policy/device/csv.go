@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mailgate/enforcer/policy/csvcell"
 )
 
 // CSVColumns are the columns of the device record CSV format, named as
@@ -29,10 +31,10 @@ import (
 //	override       default, whitelist, blacklist or quarantine (also allow, block); empty: default
 //	updated        RFC 3339 time; empty: unknown
 //
-// A cell that starts with '=', '+', '-', '@', a tab, a carriage return
-// or a quote (') is written with a quote (') in front, so that a
-// spreadsheet opening the file takes it for text, not a formula (CSV
-// injection); ReadCSV removes that quote again.
+// A cell that starts with '=', '+', '-', '@', a tab, a carriage return,
+// a line feed, NUL or a quote (') is written with a quote (') in front
+// (package csvcell), so that a spreadsheet opening the file takes it for
+// text, not a formula (CSV injection); ReadCSV removes that quote again.
 var CSVColumns = []string{
 	"device_id", "user", "managed", "compromised", "encrypted", "platform",
 	"model", "os_version", "last_check_in", "eas_profile", "override", "updated",
@@ -104,31 +106,11 @@ func csvTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// csvFormulaStart reports whether a cell starting with c needs the
-// protective quote: the characters spreadsheets start formulas with
-// (OWASP, "CSV Injection"), and the quote itself so that the quote
-// ReadCSV removes is always one WriteCSV added.
-func csvFormulaStart(c byte) bool {
-	switch c {
-	case '=', '+', '-', '@', '\t', '\r', '\'':
-		return true
-	}
-	return false
-}
+// csvEscape and csvUnescape are package csvcell's, the one escaper every
+// CSV writer of the gateway uses.
+func csvEscape(s string) string { return csvcell.Escape(s) }
 
-func csvEscape(s string) string {
-	if s != "" && csvFormulaStart(s[0]) {
-		return "'" + s
-	}
-	return s
-}
-
-func csvUnescape(s string) string {
-	if len(s) >= 2 && s[0] == '\'' && csvFormulaStart(s[1]) {
-		return s[1:]
-	}
-	return s
-}
+func csvUnescape(s string) string { return csvcell.Unescape(s) }
 
 // ReadCSV reads records in the format of [CSVColumns]; name is the file
 // name its errors report. Every row is checked; the problems are

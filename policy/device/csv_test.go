@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"strings"
 	"testing"
@@ -112,5 +113,30 @@ func TestReadCSVErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteCSVFormulaPrefixes: every OWASP formula start (and NUL) is
+// defused in every client-supplied column. Before, a cell starting with a
+// line feed or NUL went out bare.
+func TestWriteCSVFormulaPrefixes(t *testing.T) {
+	var recs []*Record
+	for i, p := range []string{"=", "+", "-", "@", "\t", "\r", "\n", "\x00"} {
+		recs = append(recs, &Record{DeviceID: p + "HYPERLINK" + string(rune('a'+i)), User: p + "user", Platform: p + "p", Model: p + "m", OSVersion: p + "1"})
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, recs); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		for _, col := range []int{0, 1, 5, 6, 7} {
+			if row[col] == "" || row[col][0] != '\'' {
+				t.Errorf("column %s cell %q is not defused", CSVColumns[col], row[col])
+			}
+		}
 	}
 }
