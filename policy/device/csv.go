@@ -45,6 +45,8 @@ var CSVColumns = []string{
 const maxCSVErrors = 50
 
 // CSVError is one problem in a CSV file: where, in which column, and what.
+// It never quotes a cell: the file may not be what the operator meant to
+// import, and errors reach logs.
 type CSVError struct {
 	File    string
 	Line    int
@@ -142,7 +144,7 @@ func ReadCSV(r io.Reader, name string) ([]Record, error) {
 		j := slices.Index(CSVColumns, h)
 		switch {
 		case j < 0:
-			bad(1, h, "unknown column; want %s", strings.Join(CSVColumns, ", "))
+			bad(1, fmt.Sprintf("column %d", i+1), "unknown column name; want %s", strings.Join(CSVColumns, ", "))
 		case seen[j] > 0:
 			bad(1, h, "column %d repeats column %d", i+1, seen[j])
 		default:
@@ -193,7 +195,7 @@ func ReadCSV(r io.Reader, name string) ([]Record, error) {
 		}
 		if k := foldString(rec.DeviceID); k != "" {
 			if prev, dup := lines[k]; dup {
-				bad(line, "device_id", "%q is already on line %d", rec.DeviceID, prev)
+				bad(line, "device_id", "the device of line %d again (device ids compare without regard to case)", prev)
 				continue
 			}
 			lines[k] = line
@@ -234,7 +236,7 @@ func (r *Record) setCSV(col, v string) string {
 	case "managed", "eas_profile":
 		b, ok := parseCSVBool(v)
 		if !ok {
-			return fmt.Sprintf("%q: want true or false", v)
+			return "want true or false"
 		}
 		if col == "managed" {
 			r.Managed = b
@@ -244,7 +246,7 @@ func (r *Record) setCSV(col, v string) string {
 	case "compromised", "encrypted":
 		var f Fact
 		if err := f.UnmarshalText([]byte(v)); err != nil {
-			return fmt.Sprintf("%q: want yes, no or empty", v)
+			return "want yes, no or empty"
 		}
 		if col == "compromised" {
 			r.Compromised = f
@@ -254,7 +256,7 @@ func (r *Record) setCSV(col, v string) string {
 	case "override":
 		o, err := ParseOverride(v)
 		if err != nil {
-			return fmt.Sprintf("%q: want default, whitelist, blacklist or quarantine", v)
+			return "want default, whitelist, blacklist or quarantine"
 		}
 		r.Override = o
 	case "last_check_in", "updated":
@@ -262,7 +264,7 @@ func (r *Record) setCSV(col, v string) string {
 		if s := strings.TrimSpace(v); s != "" {
 			var err error
 			if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
-				return fmt.Sprintf("%q: want an RFC 3339 time such as 2024-05-01T12:00:00Z", v)
+				return "want an RFC 3339 time such as 2024-05-01T12:00:00Z"
 			}
 			t = t.UTC()
 		}
