@@ -7,11 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/policy/configfile"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -205,7 +205,7 @@ func identityDecision(reason device.Reason) device.Decision {
 
 // loadClientCAs reads the client CA bundle.
 func loadClientCAs(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
+	b, err := configfile.ReadLinked(file, configfile.MaxPEMBytes)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: client CA file: %w", err)
 	}

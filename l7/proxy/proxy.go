@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/tlscert"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/device"
 )
@@ -56,9 +57,9 @@ type Proxy struct {
 	rp         *httputil.ReverseProxy
 	redirects  *redirects
 	targets    Targets
-	certs      *certReloader  // nil with PlainHTTP
-	clientCAs  *x509.CertPool // nil: no client certificates asked for
-	metrics    *Metrics       // nil: none kept
+	certs      *tlscert.Reloader // nil with PlainHTTP
+	clientCAs  *x509.CertPool    // nil: no client certificates asked for
+	metrics    *Metrics          // nil: none kept
 	redirHost  map[string]bool
 
 	ids     atomic.Uint64
@@ -114,9 +115,9 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		}
 	}
 	if !cfg.PlainHTTP {
-		p.certs, err = newCertReloader(cfg.CertFile, cfg.KeyFile, cfg.CertCheckInterval, p.log)
+		p.certs, err = tlscert.New(cfg.CertFile, cfg.KeyFile, cfg.CertCheckInterval, p.log)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
 	p.rp = &httputil.ReverseProxy{

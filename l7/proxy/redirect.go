@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/policy/csvcell"
 	"github.com/mailgate/enforcer/policy/device"
 )
 
@@ -159,9 +160,9 @@ func clip(s string) string {
 var RedirectsCSVHeader = []string{"user", "device_id", "upstream", "created", "last_used", "hits"}
 
 // writeRedirectsCSV writes mappings sorted by user, then device ID, times
-// in RFC 3339 UTC. Cells a spreadsheet would run as a formula (starting
-// with = + - @ or a control character) are prefixed with ', since user
-// names and device IDs come from clients.
+// in RFC 3339 UTC. Cells a spreadsheet would run as a formula are
+// prefixed with ' (package csvcell), since user names and device IDs come
+// from clients.
 func writeRedirectsCSV(w io.Writer, ms []RedirectMapping) error {
 	slices.SortFunc(ms, func(a, b RedirectMapping) int {
 		if c := strings.Compare(eas.NormalizeUser(a.User), eas.NormalizeUser(b.User)); c != 0 {
@@ -175,7 +176,7 @@ func writeRedirectsCSV(w io.Writer, ms []RedirectMapping) error {
 	}
 	for _, m := range ms {
 		row := []string{
-			csvSafe(m.User), csvSafe(m.DeviceID), csvSafe(m.Upstream),
+			csvcell.Escape(m.User), csvcell.Escape(m.DeviceID), csvcell.Escape(m.Upstream),
 			m.Created.UTC().Format(time.RFC3339), m.LastUsed.UTC().Format(time.RFC3339),
 			strconv.FormatUint(m.Hits, 10),
 		}
@@ -185,11 +186,4 @@ func writeRedirectsCSV(w io.Writer, ms []RedirectMapping) error {
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r\n", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

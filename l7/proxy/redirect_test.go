@@ -147,3 +147,28 @@ func TestRedirectsCSVSafe(t *testing.T) {
 		t.Errorf("formula cells not neutralised:\n%s", buf.String())
 	}
 }
+
+// TestRedirectsCSVFormulaPrefixes: every OWASP formula start (and NUL) is
+// defused, with the same escaper as the other exports. Before, a cell
+// starting with NUL went out bare.
+func TestRedirectsCSVFormulaPrefixes(t *testing.T) {
+	var ms []RedirectMapping
+	for i, p := range []string{"=", "+", "-", "@", "\t", "\r", "\n", "\x00"} {
+		ms = append(ms, RedirectMapping{User: p + "user" + string(rune('a'+i)), DeviceID: p + "dev", Upstream: p + "https://m"})
+	}
+	var buf bytes.Buffer
+	if err := writeRedirectsCSV(&buf, ms); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		for col := 0; col < 3; col++ {
+			if row[col] == "" || row[col][0] != '\'' {
+				t.Errorf("column %s cell %q is not defused", RedirectsCSVHeader[col], row[col])
+			}
+		}
+	}
+}

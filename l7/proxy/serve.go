@@ -50,7 +50,7 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	if !p.cfg.PlainHTTP {
 		srv.TLSConfig = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
-			GetCertificate: p.certs.getCertificate,
+			GetCertificate: p.certs.GetCertificate,
 			NextProtos:     []string{"h2", "http/1.1"},
 			ClientAuth:     p.clientAuth(),
 			ClientCAs:      p.clientCAs,

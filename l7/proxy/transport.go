@@ -9,9 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/mailgate/enforcer/policy/configfile"
 )
 
 // newUpstreamTransport returns the pooled transport to the mail server:
@@ -23,7 +24,7 @@ import (
 func newUpstreamTransport(cfg *Config) (*http.Transport, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
 	if cfg.UpstreamCAFile != "" {
-		pem, err := os.ReadFile(cfg.UpstreamCAFile)
+		pem, err := configfile.ReadLinked(cfg.UpstreamCAFile, configfile.MaxPEMBytes)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: read UpstreamCAFile: %w", err)
 		}

@@ -148,6 +148,12 @@ type Admin struct {
 	// device and policy look-ups, CSV exports). A loopback address only;
 	// default DefaultAdminListen; "" turns it off.
 	Listen string
+	// Hosts are more Host header values the admin page answers, as
+	// "name" (any port) or "name:port", e.g. "localhost:8080" for an SSH
+	// tunnel on another local port. The page always answers 127.0.0.1,
+	// [::1] and localhost with admin.listen's port; any other Host is
+	// refused (421), which defeats DNS rebinding. Default none.
+	Hosts []string
 }
 
 // Metrics configures the Prometheus endpoint.

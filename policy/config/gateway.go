@@ -127,9 +127,15 @@ type DevicePush struct {
 	// proxy's certificate; required when the proxy has none.
 	CertFile string
 	KeyFile  string
-	// PlainHTTP serves the push API without TLS: only on a loopback
-	// address or a trusted management network. Default false.
+	// PlainHTTP serves the push API without TLS, which sends the bearer
+	// token in clear: on a loopback listen address only (a local
+	// device-management agent, or TLS terminated in front), unless
+	// AllowPlainHTTPOffLoopback. Default false.
 	PlainHTTP bool
+	// AllowPlainHTTPOffLoopback lets PlainHTTP serve on an address other
+	// than loopback (an isolated management network); the daemon warns
+	// at start. Default false.
+	AllowPlainHTTPOffLoopback bool
 }
 
 // DevicePull configures the delta sync.
@@ -254,7 +260,11 @@ func (p *parser) devices(n *yaml.Node, field string) Devices {
 				{"cert_file", func(v *yaml.Node, f string) { setStr(&d.Push.CertFile)(p.absPath(v, f, true)) }},
 				{"key_file", func(v *yaml.Node, f string) { setStr(&d.Push.KeyFile)(p.absPath(v, f, true)) }},
 				{"plain_http", func(v *yaml.Node, f string) { d.Push.PlainHTTP, _ = p.boolean(v, f) }},
+				{"allow_plain_http_off_loopback", func(v *yaml.Node, f string) { d.Push.AllowPlainHTTPOffLoopback, _ = p.boolean(v, f) }},
 			})
+			if d.Push.Listen != "" && d.Push.PlainHTTP && !d.Push.AllowPlainHTTPOffLoopback && !LoopbackListen(d.Push.Listen) && !p.reported(join(f, "listen")) {
+				p.addf(keyOr(keys, "plain_http", v), join(f, "plain_http"), "true on %s, which is not a loopback address: the bearer token would cross the network in clear; serve TLS (cert_file and key_file), listen on 127.0.0.1, or set allow_plain_http_off_loopback: true for an isolated management network", quote(d.Push.Listen))
+			}
 			if d.Push.Listen != "" && d.Push.TokenFile == "" && !p.reported(join(f, "token_file")) {
 				p.addf(keyOr(keys, "listen", v), join(f, "token_file"), "required with listen: a file holding the bearer token device management presents")
 			}
@@ -471,6 +481,52 @@ func (p *parser) httpURL(n *yaml.Node, field string, allowEmpty bool) (string, b
 		return s, true
 	}
 	return "", false
+}
+
+// adminHosts reads admin.hosts: Host header values, "name" or
+// "name:port", kept lower case.
+func (p *parser) adminHosts(n *yaml.Node, field string) []string {
+	items, _ := p.list(n, field, `["localhost:8080", "admin.gw.internal"]`)
+	var out []string
+	for i, item := range items {
+		s, ok := p.str(item, index(field, i))
+		if !ok {
+			continue
+		}
+		if !validHostHeader(s) {
+			p.addf(deref(item), index(field, i), "%s is not a Host header value; write a name or address with an optional port, e.g. localhost:8080 or [::1]:8080", quote(s))
+			continue
+		}
+		out = append(out, strings.ToLower(s))
+	}
+	return out
+}
+
+// validHostHeader reports whether s is name, address, name:port or
+// [v6]:port.
+func validHostHeader(s string) bool {
+	if s == "" {
+		return false
+	}
+	if checkHostPort(s) == nil {
+		host, _, _ := net.SplitHostPort(s)
+		return host != ""
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Zone() == ""
+	}
+	return validHostname(s) && strings.Trim(s, ".-") != ""
+}
+
+// LoopbackListen reports whether a host:port listen address is on a
+// loopback address only (an empty host or a name listens on more).
+func LoopbackListen(hostPort string) bool {
+	host, _, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // checkGateway cross-checks the gateway sections.

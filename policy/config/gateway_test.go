@@ -14,7 +14,7 @@ import (
 // gatewayYAML sets every field of the L7 sections.
 const gatewayYAML = `
 interfaces: [eth0]
-admin: {listen: "[::1]:9800"}
+admin: {listen: "[::1]:9800", hosts: ["localhost:8080"]}
 proxy:
   listen: 0.0.0.0:8443
   upstream: https://mail.internal/base
@@ -143,6 +143,11 @@ func TestGatewayProblems(t *testing.T) {
 		{"admin not loopback", "admin: {listen: \"0.0.0.0:9741\"}", "admin.listen: \"0.0.0.0:9741\": the admin page"},
 		{"push without token", "devices: {push: {listen: \":8444\", plain_http: true}}", "devices.push.token_file: required with listen"},
 		{"push without cert", "devices: {push: {listen: \":8444\", token_file: /t}}", "devices.push.cert_file: the push API needs a certificate"},
+		{"push plain off loopback", "devices: {push: {listen: \":8444\", token_file: /t, plain_http: true}}", "devices.push.plain_http: true on \":8444\", which is not a loopback address"},
+		{"push plain on an address", "devices: {push: {listen: \"192.0.2.10:8444\", token_file: /t, plain_http: true}}", "allow_plain_http_off_loopback: true"},
+		{"push plain on a name", "devices: {push: {listen: \"localhost:8444\", token_file: /t, plain_http: true}}", "devices.push.plain_http: true on"},
+		{"admin host", "admin: {hosts: [\"http://localhost:8080\"]}", "admin.hosts[0]: \"http://localhost:8080\" is not a Host header value"},
+		{"admin host port", "admin: {hosts: [\"localhost:99999\"]}", "admin.hosts[0]:"},
 		{"pull url", "devices: {pull: {url: \"ftp://x\"}}", "devices.pull.url: \"ftp://x\" is not an http(s) URL"},
 		{"pull interval", "devices: {pull: {url: \"https://x\", interval: 1s}}", "devices.pull.interval: \"1s\" is out of range"},
 		{"pull interval text", "devices: {pull: {interval: soon}}", "devices.pull.interval: \"soon\" is not a duration"},
@@ -226,6 +231,51 @@ func TestTransformsSection(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "enforcer.yaml:2:") {
 			t.Errorf("%s: %v, want %q at line 2", tc.in, err, tc.want)
 		}
+	}
+}
+
+// TestPushPlainHTTPLoopback: plain HTTP is fine on loopback, and off it
+// only when forced.
+func TestPushPlainHTTPLoopback(t *testing.T) {
+	for _, listen := range []string{"127.0.0.1:8444", "[::1]:8444"} {
+		c := mustParse(t, "interfaces: [eth0]\ndevices: {push: {listen: \""+listen+"\", token_file: /t, plain_http: true}}\n")
+		if !c.Devices.Push.PlainHTTP {
+			t.Errorf("%s: plain_http lost", listen)
+		}
+	}
+	c := mustParse(t, "interfaces: [eth0]\ndevices: {push: {listen: \":8444\", token_file: /t, plain_http: true, allow_plain_http_off_loopback: true}}\n")
+	if !c.Devices.Push.AllowPlainHTTPOffLoopback {
+		t.Error("allow_plain_http_off_loopback lost")
+	}
+}
+
+func TestAdminHosts(t *testing.T) {
+	c := mustParse(t, "interfaces: [eth0]\nadmin: {hosts: [\"LocalHost:8080\", gw-admin.internal, \"[::1]:8080\", 192.0.2.1]}\n")
+	want := []string{"localhost:8080", "gw-admin.internal", "[::1]:8080", "192.0.2.1"}
+	if diff := cmp.Diff(want, c.Admin.Hosts); diff != "" {
+		t.Errorf("admin.hosts (-want +got):\n%s", diff)
+	}
+}
+
+// TestParseRemoteTransforms: a document from device management may not
+// name files; the same document from the config file may.
+func TestParseRemoteTransforms(t *testing.T) {
+	for _, tc := range []struct{ name, doc, field string }{
+		{"domains_file", `{"links": {"http_scheme": "a", "https_scheme": "b", "mode": "include", "domains_file": "/etc/shadow"}}`, "transforms.links.domains_file: a document from device management may not name files"},
+		{"key_file", `{"attachments": {"key_file": "/var/lib/x.key"}}`, "transforms.attachments.key_file: a document from device management may not name files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := ParseTransforms("local", []byte(tc.doc)); err != nil {
+				t.Fatalf("local document refused: %v", err)
+			}
+			_, err := ParseRemoteTransforms("push", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "push:1:") {
+				t.Fatalf("remote document: %v, want %q", err, tc.field)
+			}
+			if strings.Contains(err.Error(), "none are listed") {
+				t.Errorf("a second, misleading problem: %v", err)
+			}
+		})
 	}
 }
 

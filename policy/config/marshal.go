@@ -31,7 +31,7 @@ func (c *Config) Marshal() ([]byte, error) {
 		"bpffs_dir", str(c.BPFFSDir),
 		"geoip", mapping("database", str(c.GeoIP.Database), "required", boolean(c.GeoIP.Required)),
 		"log", mapping("format", str(string(c.Log.Format)), "level", str(levelName(c.Log.Level))),
-		"admin", mapping("socket", str(c.Admin.Socket), "listen", str(c.Admin.Listen)),
+		"admin", mapping("socket", str(c.Admin.Socket), "listen", str(c.Admin.Listen), "hosts", strList(c.Admin.Hosts)),
 		"metrics", mapping("listen", str(c.Metrics.Listen)),
 		"proxy", proxyNode(c.Proxy),
 		"devices", devicesNode(c.Devices),
@@ -174,7 +174,8 @@ func devicesNode(d Devices) *yaml.Node {
 		"allow_mail_if_no_policy", boolean(d.AllowMailIfNoPolicy),
 		"max_discovered", integer(d.MaxDiscovered),
 		"push", mapping("listen", str(d.Push.Listen), "token_file", str(d.Push.TokenFile),
-			"cert_file", str(d.Push.CertFile), "key_file", str(d.Push.KeyFile), "plain_http", boolean(d.Push.PlainHTTP)),
+			"cert_file", str(d.Push.CertFile), "key_file", str(d.Push.KeyFile), "plain_http", boolean(d.Push.PlainHTTP),
+			"allow_plain_http_off_loopback", boolean(d.Push.AllowPlainHTTPOffLoopback)),
 		"pull", mapping("url", str(d.Pull.URL), "interval", str(d.Pull.Interval.String()),
 			"token_file", str(d.Pull.TokenFile), "ca_file", str(d.Pull.CAFile)),
 	)

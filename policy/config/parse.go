@@ -42,6 +42,9 @@ func Parse(name string, data []byte) (*Config, error) {
 type parser struct {
 	file     string
 	problems []Problem
+	// remote: the document came from device management; fields that name
+	// files are refused (ParseRemoteTransforms).
+	remote bool
 }
 
 func (p *parser) addf(n *yaml.Node, field, format string, args ...any) {
@@ -642,6 +645,7 @@ func (p *parser) config(root *yaml.Node) *Config {
 				{"listen", func(v *yaml.Node, f string) {
 					set(&c.Admin.Listen)(p.hostPort(v, f, true, `127.0.0.1:9741, [::1]:9741, or "" to turn the admin page off`))
 				}},
+				{"hosts", func(v *yaml.Node, f string) { c.Admin.Hosts = p.adminHosts(v, f) }},
 			})
 		}},
 		{"proxy", func(v *yaml.Node, f string) { c.Proxy, _ = p.proxy(v, f) }},

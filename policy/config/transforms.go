@@ -104,7 +104,13 @@ func (p *parser) transforms(n *yaml.Node, field string) Transforms {
 				{"http_scheme", func(v *yaml.Node, f string) { setStr(&l.HTTPScheme)(p.str(v, f)) }},
 				{"https_scheme", func(v *yaml.Node, f string) { setStr(&l.HTTPSScheme)(p.str(v, f)) }},
 				{"domains", func(v *yaml.Node, f string) { l.Domains = p.strings(v, f, "[example.com, intranet.example]") }},
-				{"domains_file", func(v *yaml.Node, f string) { setStr(&l.DomainsFile)(p.absPath(v, f, true)) }},
+				{"domains_file", func(v *yaml.Node, f string) {
+					if p.remote {
+						p.addf(v, f, "a document from device management may not name files (the gateway would read them as root); put the domains inline in domains")
+						return
+					}
+					setStr(&l.DomainsFile)(p.absPath(v, f, true))
+				}},
 				{"unmanaged", func(v *yaml.Node, f string) { l.Unmanaged, _ = p.boolean(v, f) }},
 			})
 			for _, k := range []string{"http_scheme", "https_scheme"} {
@@ -112,7 +118,7 @@ func (p *parser) transforms(n *yaml.Node, field string) Transforms {
 					p.addf(deref(v), join(f, k), "required: the secure browser's scheme, e.g. http_scheme: mibrowser, https_scheme: mibrowsers")
 				}
 			}
-			if l.Mode == "include" && len(l.Domains) == 0 && l.DomainsFile == "" {
+			if l.Mode == "include" && len(l.Domains) == 0 && l.DomainsFile == "" && !p.reported(join(f, "domains_file")) {
 				p.addf(keyOr(keys, "mode", v), join(f, "domains"), "mode include rewrites only links to listed domains, and none are listed; list domains (or a domains_file)")
 			}
 			t.Links = l
@@ -123,7 +129,13 @@ func (p *parser) transforms(n *yaml.Node, field string) Transforms {
 				{"managed", func(v *yaml.Node, f string) { a.Managed = p.attachmentSet(v, f) }},
 				{"unmanaged", func(v *yaml.Node, f string) { a.Unmanaged = p.attachmentSet(v, f) }},
 				{"blocked_notice", func(v *yaml.Node, f string) { setStr(&a.BlockedNotice)(p.str(v, f)) }},
-				{"key_file", func(v *yaml.Node, f string) { setStr(&a.KeyFile)(p.absPath(v, f, true)) }},
+				{"key_file", func(v *yaml.Node, f string) {
+					if p.remote {
+						p.addf(v, f, "a document from device management may not name files (the gateway would read or create them as root); remove key_file: the key comes from the gateway's state directory")
+						return
+					}
+					setStr(&a.KeyFile)(p.absPath(v, f, true))
+				}},
 			})
 			t.Attachments = a
 		}},
@@ -185,11 +197,26 @@ func (p *parser) attachmentSet(n *yaml.Node, field string) AttachmentSet {
 	return s
 }
 
-// ParseTransforms parses an email security document: a transforms section
-// on its own, as YAML or JSON (device management pushes it as JSON). name
-// is used in problem reports. A non-nil error is an *Error.
+// ParseTransforms parses a transforms section on its own, as YAML or JSON,
+// from a local file: the fields that name files (links.domains_file,
+// attachments.key_file) are allowed. name is used in problem reports. A
+// non-nil error is an *Error.
 func ParseTransforms(name string, data []byte) (Transforms, error) {
-	p := &parser{file: name}
+	return parseTransforms(name, data, false)
+}
+
+// ParseRemoteTransforms parses an email security document from device
+// management (pushed to PUT /v1/transforms or carried by a pull page, as
+// JSON): as ParseTransforms, but a document that names a file is refused,
+// field by field. The daemon runs as root: a remote document naming
+// /etc/shadow as its domain list, or a new key file, would have the
+// gateway read or create that file. A non-nil error is an *Error.
+func ParseRemoteTransforms(name string, data []byte) (Transforms, error) {
+	return parseTransforms(name, data, true)
+}
+
+func parseTransforms(name string, data []byte, remote bool) (Transforms, error) {
+	p := &parser{file: name, remote: remote}
 	root, ok := p.document(data)
 	if !ok {
 		return Transforms{}, p.err()

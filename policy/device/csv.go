@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mailgate/enforcer/policy/csvcell"
 )
 
 // CSVColumns are the columns of the device record CSV format, named as
@@ -29,10 +31,10 @@ import (
 //	override       default, whitelist, blacklist or quarantine (also allow, block); empty: default
 //	updated        RFC 3339 time; empty: unknown
 //
-// A cell that starts with '=', '+', '-', '@', a tab, a carriage return
-// or a quote (') is written with a quote (') in front, so that a
-// spreadsheet opening the file takes it for text, not a formula (CSV
-// injection); ReadCSV removes that quote again.
+// A cell that starts with '=', '+', '-', '@', a tab, a carriage return,
+// a line feed, NUL or a quote (') is written with a quote (') in front
+// (package csvcell), so that a spreadsheet opening the file takes it for
+// text, not a formula (CSV injection); ReadCSV removes that quote again.
 var CSVColumns = []string{
 	"device_id", "user", "managed", "compromised", "encrypted", "platform",
 	"model", "os_version", "last_check_in", "eas_profile", "override", "updated",
@@ -43,6 +45,8 @@ var CSVColumns = []string{
 const maxCSVErrors = 50
 
 // CSVError is one problem in a CSV file: where, in which column, and what.
+// It never quotes a cell: the file may not be what the operator meant to
+// import, and errors reach logs.
 type CSVError struct {
 	File    string
 	Line    int
@@ -104,31 +108,11 @@ func csvTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// csvFormulaStart reports whether a cell starting with c needs the
-// protective quote: the characters spreadsheets start formulas with
-// (OWASP, "CSV Injection"), and the quote itself so that the quote
-// ReadCSV removes is always one WriteCSV added.
-func csvFormulaStart(c byte) bool {
-	switch c {
-	case '=', '+', '-', '@', '\t', '\r', '\'':
-		return true
-	}
-	return false
-}
+// csvEscape and csvUnescape are package csvcell's, the one escaper every
+// CSV writer of the gateway uses.
+func csvEscape(s string) string { return csvcell.Escape(s) }
 
-func csvEscape(s string) string {
-	if s != "" && csvFormulaStart(s[0]) {
-		return "'" + s
-	}
-	return s
-}
-
-func csvUnescape(s string) string {
-	if len(s) >= 2 && s[0] == '\'' && csvFormulaStart(s[1]) {
-		return s[1:]
-	}
-	return s
-}
+func csvUnescape(s string) string { return csvcell.Unescape(s) }
 
 // ReadCSV reads records in the format of [CSVColumns]; name is the file
 // name its errors report. Every row is checked; the problems are
@@ -160,7 +144,7 @@ func ReadCSV(r io.Reader, name string) ([]Record, error) {
 		j := slices.Index(CSVColumns, h)
 		switch {
 		case j < 0:
-			bad(1, h, "unknown column; want %s", strings.Join(CSVColumns, ", "))
+			bad(1, fmt.Sprintf("column %d", i+1), "unknown column name; want %s", strings.Join(CSVColumns, ", "))
 		case seen[j] > 0:
 			bad(1, h, "column %d repeats column %d", i+1, seen[j])
 		default:
@@ -211,7 +195,7 @@ func ReadCSV(r io.Reader, name string) ([]Record, error) {
 		}
 		if k := foldString(rec.DeviceID); k != "" {
 			if prev, dup := lines[k]; dup {
-				bad(line, "device_id", "%q is already on line %d", rec.DeviceID, prev)
+				bad(line, "device_id", "the device of line %d again (device ids compare without regard to case)", prev)
 				continue
 			}
 			lines[k] = line
@@ -252,7 +236,7 @@ func (r *Record) setCSV(col, v string) string {
 	case "managed", "eas_profile":
 		b, ok := parseCSVBool(v)
 		if !ok {
-			return fmt.Sprintf("%q: want true or false", v)
+			return "want true or false"
 		}
 		if col == "managed" {
 			r.Managed = b
@@ -262,7 +246,7 @@ func (r *Record) setCSV(col, v string) string {
 	case "compromised", "encrypted":
 		var f Fact
 		if err := f.UnmarshalText([]byte(v)); err != nil {
-			return fmt.Sprintf("%q: want yes, no or empty", v)
+			return "want yes, no or empty"
 		}
 		if col == "compromised" {
 			r.Compromised = f
@@ -272,7 +256,7 @@ func (r *Record) setCSV(col, v string) string {
 	case "override":
 		o, err := ParseOverride(v)
 		if err != nil {
-			return fmt.Sprintf("%q: want default, whitelist, blacklist or quarantine", v)
+			return "want default, whitelist, blacklist or quarantine"
 		}
 		r.Override = o
 	case "last_check_in", "updated":
@@ -280,7 +264,7 @@ func (r *Record) setCSV(col, v string) string {
 		if s := strings.TrimSpace(v); s != "" {
 			var err error
 			if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
-				return fmt.Sprintf("%q: want an RFC 3339 time such as 2024-05-01T12:00:00Z", v)
+				return "want an RFC 3339 time such as 2024-05-01T12:00:00Z"
 			}
 			t = t.UTC()
 		}

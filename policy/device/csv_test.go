@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"strings"
 	"testing"
@@ -69,7 +70,7 @@ func TestReadCSVErrors(t *testing.T) {
 		want     []string
 	}{
 		{"empty", "", []string{"devices.csv:1: empty file: want a header row"}},
-		{"unknown column", "device_id,colour\n", []string{"devices.csv:1: colour: unknown column; want device_id, user"}},
+		{"unknown column", "device_id,colour\n", []string{"devices.csv:1: column 2: unknown column name; want device_id, user"}},
 		{"repeated column", "device_id,user,USER\n", []string{"devices.csv:1: user: column 3 repeats column 2"}},
 		{"no device_id", "user\njane\n", []string{"devices.csv:1: device_id: missing column"}},
 		{"every row checked", "device_id,managed,compromised,last_check_in,override\n" +
@@ -80,12 +81,12 @@ func TestReadCSVErrors(t *testing.T) {
 			"A,false,,,\n" +
 			"d,true\n",
 			[]string{
-				`devices.csv:2: managed: "maybe": want true or false`,
-				`devices.csv:3: compromised: "sometimes": want yes, no or empty`,
-				`devices.csv:3: last_check_in: "2024-05-01": want an RFC 3339 time`,
-				`devices.csv:4: override: "forbid": want default, whitelist`,
+				`devices.csv:2: managed: want true or false`,
+				`devices.csv:3: compromised: want yes, no or empty`,
+				`devices.csv:3: last_check_in: want an RFC 3339 time`,
+				`devices.csv:4: override: want default, whitelist`,
 				`devices.csv:5: device_id: empty`,
-				`devices.csv:6: device_id: "A" is already on line 2`,
+				`devices.csv:6: device_id: the device of line 2 again`,
 				`devices.csv:7: 2 cells, want 5 as in the header`,
 			}},
 		{"multi-line cell keeps line numbers", "device_id,model\na,\"two\nlines\"\nb,x\nc,\"bad\" quote\n", []string{`devices.csv:5: column 7: extraneous or missing " in quoted-field`}},
@@ -112,5 +113,54 @@ func TestReadCSVErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteCSVFormulaPrefixes: every OWASP formula start (and NUL) is
+// defused in every client-supplied column. Before, a cell starting with a
+// line feed or NUL went out bare.
+func TestWriteCSVFormulaPrefixes(t *testing.T) {
+	var recs []*Record
+	for i, p := range []string{"=", "+", "-", "@", "\t", "\r", "\n", "\x00"} {
+		recs = append(recs, &Record{DeviceID: p + "HYPERLINK" + string(rune('a'+i)), User: p + "user", Platform: p + "p", Model: p + "m", OSVersion: p + "1"})
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, recs); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows[1:] {
+		for _, col := range []int{0, 1, 5, 6, 7} {
+			if row[col] == "" || row[col][0] != '\'' {
+				t.Errorf("column %s cell %q is not defused", CSVColumns[col], row[col])
+			}
+		}
+	}
+}
+
+// TestReadCSVErrorsNeverQuoteCells: an import error says where and what,
+// never the cell: the file may be one that should not have been named,
+// and errors reach logs.
+func TestReadCSVErrorsNeverQuoteCells(t *testing.T) {
+	const secret = "s3cr3tVALUE"
+	for _, in := range []string{
+		"device_id," + secret + "\n",
+		"device_id,managed\na," + secret + "\n",
+		"device_id,compromised\na," + secret + "\n",
+		"device_id,override\na," + secret + "\n",
+		"device_id,updated\na," + secret + "\n",
+		"device_id\n" + secret + "\n" + secret + "\n",
+		"device_id,user\n\"" + secret + "\" x,y\n",
+	} {
+		_, err := ReadCSV(strings.NewReader(in), "devices.csv")
+		if err == nil {
+			t.Fatalf("accepted %q", in)
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error quotes a cell: %v", err)
+		}
 	}
 }

@@ -46,6 +46,8 @@ type Daemon struct {
 
 	level *slog.LevelVar // run-time log level (`enforcer log level`)
 	gw    *gateway
+	// adminAddr is the admin page's bound address (nil: off).
+	adminAddr net.Addr
 
 	mu     sync.Mutex // serialises changes and reloads
 	cfg    *config.Config
@@ -408,7 +410,8 @@ func (d *Daemon) serveAdminPage() (io.Closer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
 	}
-	srv := &http.Server{Handler: loopbackOnly(mux), ReadHeaderTimeout: 10 * time.Second}
+	d.adminAddr = l.Addr()
+	srv := &http.Server{Handler: loopbackOnly(hostGuard(l.Addr().String(), func() []string { return d.cfgSnapshot().Admin.Hosts }, mux)), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	return srv, nil
 }

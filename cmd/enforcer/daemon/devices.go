@@ -17,6 +17,7 @@ import (
 
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/csvcell"
 	"github.com/mailgate/enforcer/policy/device"
 	"github.com/mailgate/enforcer/policy/devicesync"
 )
@@ -276,7 +277,7 @@ func (d *Daemon) showPolicy(*http.Request) (any, error) {
 	case cfg.Transforms.Enabled:
 		v.Transforms, v.TransformsSource = string(config.MarshalTransforms(cfg.Transforms)), "config"
 	case doc != nil && g.transforms.Load() != nil:
-		if t, err := config.ParseTransforms("transforms", doc); err == nil {
+		if t, err := config.ParseRemoteTransforms("transforms", doc); err == nil {
 			v.Transforms, v.TransformsSource = string(config.MarshalTransforms(t)), "device-management"
 		}
 	}
@@ -413,7 +414,7 @@ func writeDiscoveredCSV(w io.Writer, ds []device.Discovered) error {
 		if x.ProtocolVersion != (eas.Version{}) {
 			ver = x.ProtocolVersion.String()
 		}
-		cw.Write([]string{csvCell(x.DeviceID), csvCell(x.User), csvCell(x.DeviceType), csvCell(x.UserAgent), cmd, ver,
+		cw.Write([]string{csvcell.Escape(x.DeviceID), csvcell.Escape(x.User), csvcell.Escape(x.DeviceType), csvcell.Escape(x.UserAgent), cmd, ver,
 			addrString(x.SourceIP), x.FirstSeen.UTC().Format(time.RFC3339), x.LastSeen.UTC().Format(time.RFC3339), strconv.FormatUint(x.Requests, 10)})
 	}
 	cw.Flush()
@@ -466,18 +467,10 @@ func writeAccountsCSV(w io.Writer, g *gateway) error {
 		if dec.Reason == device.ReasonUserBlocked || dec.Reason == device.ReasonUserNotAllowed {
 			verdict, reason = dec.Action.String(), string(dec.Reason)
 		}
-		cw.Write([]string{csvCell(a.name), strconv.Itoa(len(a.devices)), csvCell(strings.Join(a.devices, " ")), verdict, reason})
+		cw.Write([]string{csvcell.Escape(a.name), strconv.Itoa(len(a.devices)), csvcell.Escape(strings.Join(a.devices, " ")), verdict, reason})
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// csvCell defuses a cell a spreadsheet would run as a formula.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // writeAttachmentPolicyCSV lists the attachment policy in force: one row
@@ -491,7 +484,7 @@ func writeAttachmentPolicyCSV(w io.Writer, t config.Transforms) error {
 			set  config.AttachmentSet
 		}{{"managed", a.Managed}, {"unmanaged", a.Unmanaged}} {
 			for i, r := range kind.set.Rules {
-				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvCell(strings.Join(r.Extensions, " ")), csvCell(strings.Join(r.ContentTypes, " ")), r.Action})
+				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvcell.Escape(strings.Join(r.Extensions, " ")), csvcell.Escape(strings.Join(r.ContentTypes, " ")), r.Action})
 			}
 			cw.Write([]string{kind.name, "default", "*", "*", kind.set.Default})
 		}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -19,8 +18,10 @@ import (
 	"time"
 
 	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/l7/tlscert"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/configfile"
 	"github.com/mailgate/enforcer/policy/device"
 	"github.com/mailgate/enforcer/policy/devicesync"
 )
@@ -49,6 +50,9 @@ type gateway struct {
 	tmu            sync.Mutex // serialises setTransforms; guards the two below
 	fileTransforms config.Transforms
 	stateDir       string
+
+	// pushAddr is the push API's bound address (nil: not serving).
+	pushAddr net.Addr
 
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -199,7 +203,7 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 			g.transforms.Store(nil)
 			return nil
 		}
-		if t, err = config.ParseTransforms("the stored transforms document", doc); err != nil {
+		if t, err = config.ParseRemoteTransforms("the stored transforms document", doc); err != nil {
 			// Checked when it arrived; a later version of the
 			// gateway may read it differently. Keep mail flowing under
 			// no transforms rather than refuse to start, and say so.
@@ -227,7 +231,7 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 func (g *gateway) transformsHook() devicesync.TransformsHook {
 	return devicesync.TransformsHook{
 		Check: func(doc []byte) error {
-			t, err := config.ParseTransforms("transforms", doc)
+			t, err := config.ParseRemoteTransforms("transforms", doc)
 			if err != nil {
 				return err
 			}
@@ -273,30 +277,52 @@ func (g *gateway) setErr(name string, err error) {
 	g.errs[name] = err.Error()
 }
 
+// The push server's limits and certificate check interval: devicesync's
+// and tlscert's defaults; tests shorten them.
+var (
+	pushServerOptions = func(log *slog.Logger) devicesync.PushServerOptions {
+		return devicesync.PushServerOptions{Logger: log}
+	}
+	pushCertCheck time.Duration
+)
+
 func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
 	push := cfg.Devices.Push
+	log := g.log.With("component", "push")
+	if push.PlainHTTP && !config.LoopbackListen(push.Listen) {
+		// Config validation refuses this without the flag; a second
+		// check costs nothing.
+		if !push.AllowPlainHTTPOffLoopback {
+			return fmt.Errorf("devices.push.plain_http on %s, not a loopback address: the bearer token would cross the network in clear; serve TLS or set allow_plain_http_off_loopback", push.Listen)
+		}
+		log.Warn("the push API serves plain HTTP off loopback (devices.push.allow_plain_http_off_loopback): its bearer token crosses the network in clear", "listen", push.Listen)
+	}
 	token, err := readToken(push.TokenFile)
 	if err != nil {
 		return fmt.Errorf("devices.push.token_file: %w", err)
 	}
-	h := devicesync.NewPushHandler(g.db, g.store, devicesync.PushOptions{Tokens: [][]byte{token}, Logger: g.log.With("component", "push"), Transforms: g.transformsHook()})
-	l, err := net.Listen("tcp", push.Listen)
-	if err != nil {
-		return fmt.Errorf("devices.push.listen %s: %w", push.Listen, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelDebug)}
+	h := devicesync.NewPushHandler(g.db, g.store, devicesync.PushOptions{Tokens: [][]byte{token}, Logger: log, Transforms: g.transformsHook()})
+	srv, limit := devicesync.NewPushServer(h, pushServerOptions(log))
+	var certs *tlscert.Reloader
 	if !push.PlainHTTP {
 		certFile, keyFile := push.CertFile, push.KeyFile
 		if certFile == "" {
 			certFile, keyFile = cfg.Proxy.CertFile, cfg.Proxy.KeyFile
 		}
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			l.Close()
+		// Reloaded as the proxy's is: a renewed certificate serves
+		// without a restart.
+		if certs, err = tlscert.New(certFile, keyFile, pushCertCheck, log); err != nil {
 			return fmt.Errorf("push API certificate: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
+	l, err := net.Listen("tcp", push.Listen)
+	if err != nil {
+		return fmt.Errorf("devices.push.listen %s: %w", push.Listen, err)
+	}
+	g.pushAddr = l.Addr()
+	l = limit(l)
+	if certs != nil {
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
 	g.run("push", func() error { return srv.Serve(l) })
@@ -320,7 +346,7 @@ func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
 		opts.Token = t
 	}
 	if pull.CAFile != "" {
-		pem, err := os.ReadFile(pull.CAFile)
+		pem, err := configfile.ReadLinked(pull.CAFile, configfile.MaxPEMBytes)
 		if err != nil {
 			return fmt.Errorf("devices.pull.ca_file: %w", err)
 		}
@@ -342,18 +368,16 @@ func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
 }
 
 // readToken reads a bearer token file: one line, surrounding white space
-// ignored, at least 32 characters, not readable by others.
+// ignored, at least 32 characters, not readable by others; a regular file
+// named directly (configfile.Open), at most configfile.MaxSecretBytes.
+// Errors never quote the file.
 func readToken(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
+	b, fi, err := configfile.ReadStat(path, configfile.MaxSecretBytes)
 	if err != nil {
 		return nil, err
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is readable by group or others (mode %v); chmod 600 it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
 	}
 	t := strings.TrimSpace(string(b))
 	if len(t) < 32 || strings.ContainsAny(t, "\r\n") {

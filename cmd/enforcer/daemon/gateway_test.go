@@ -117,3 +117,71 @@ func TestAttachmentPolicyCSV(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// formulaPrefixes are the cell starts every export defuses: OWASP's list
+// (with line feed) and NUL.
+var formulaPrefixes = []string{"=", "+", "-", "@", "\t", "\r", "\n", "\x00"}
+
+func mustCSVRows(t *testing.T, b *bytes.Buffer) [][]string {
+	t.Helper()
+	r := csv.NewReader(b)
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func checkDefused(t *testing.T, export string, rows [][]string, cols ...int) {
+	t.Helper()
+	if len(rows) < 2 {
+		t.Fatalf("%s: no rows", export)
+	}
+	for _, row := range rows[1:] {
+		for _, c := range cols {
+			if row[c] == "" || row[c][0] != '\'' {
+				t.Errorf("%s: column %s cell %q is not defused", export, rows[0][c], row[c])
+			}
+		}
+	}
+}
+
+// TestExportsFormulaPrefixes: the daemon's CSV exports defuse every
+// formula start with the one escaper. Before, a cell starting with a line
+// feed or NUL went out bare.
+func TestExportsFormulaPrefixes(t *testing.T) {
+	now := time.Now()
+	var ds []device.Discovered
+	st := device.NewStore(device.StoreOptions{MaxDiscovered: 100})
+	for i, p := range formulaPrefixes {
+		id := p + "dev" + string(rune('a'+i))
+		ds = append(ds, device.Discovered{DeviceID: id, User: p + "user", DeviceType: p + "type", UserAgent: p + "agent", FirstSeen: now, LastSeen: now})
+		if err := st.Upsert(device.Record{DeviceID: id, User: p + "user" + string(rune('a'+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	if err := writeDiscoveredCSV(&b, ds); err != nil {
+		t.Fatal(err)
+	}
+	checkDefused(t, "discovered.csv", mustCSVRows(t, &b), 0, 1, 2, 3)
+
+	b.Reset()
+	if err := writeAccountsCSV(&b, &gateway{store: st}); err != nil {
+		t.Fatal(err)
+	}
+	checkDefused(t, "accounts.csv", mustCSVRows(t, &b), 0, 2)
+
+	b.Reset()
+	var rules []config.AttachmentRule
+	for _, p := range formulaPrefixes {
+		rules = append(rules, config.AttachmentRule{Extensions: []string{p + "exe"}, ContentTypes: []string{p + "application/x"}, Action: "block"})
+	}
+	tr := config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{Managed: config.AttachmentSet{Default: "allow", Rules: rules}}}
+	if err := writeAttachmentPolicyCSV(&b, tr); err != nil {
+		t.Fatal(err)
+	}
+	rows := mustCSVRows(t, &b)
+	checkDefused(t, "attachments.csv", rows[:len(rows)-2], 2, 3) // less the two default rows
+}

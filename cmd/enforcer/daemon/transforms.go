@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/mailgate/enforcer/l7/transform"
@@ -10,6 +9,7 @@ import (
 	"github.com/mailgate/enforcer/l7/transform/classify"
 	"github.com/mailgate/enforcer/l7/transform/links"
 	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/policy/configfile"
 )
 
 // AttachmentKeyFile is the default master secret file in the state
@@ -29,7 +29,7 @@ func buildTransforms(t config.Transforms, stateDir string) (*transform.Rules, er
 		}
 		domains := l.Domains
 		if l.DomainsFile != "" {
-			f, err := os.Open(l.DomainsFile)
+			f, err := configfile.OpenLimited(l.DomainsFile, configfile.MaxListBytes)
 			if err != nil {
 				return nil, fmt.Errorf("transforms.links.domains_file: %w", err)
 			}

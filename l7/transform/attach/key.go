@@ -14,6 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
+
+	"github.com/mailgate/enforcer/policy/configfile"
 )
 
 // MasterSize is the size of the master secret file in bytes.
@@ -123,7 +126,7 @@ var ErrMasterFile = errors.New("unusable attachment master key file")
 // then linked into place, which fails if another process created path
 // first; the directory is synced after. A crash therefore leaves either no
 // file or a whole one, never a short one. An existing file must be a
-// regular file of exactly 32 bytes that neither group nor others can read
+// regular file, not a symbolic link, of exactly 32 bytes that neither group nor others can read
 // or write.
 func LoadOrCreateMaster(path string) (*Master, error) {
 	m, err := loadMaster(path)
@@ -137,8 +140,12 @@ func LoadOrCreateMaster(path string) (*Master, error) {
 }
 
 func loadMaster(path string) (*Master, error) {
-	f, err := os.Open(path)
+	// Not through a symbolic link, not a FIFO or device: configfile.Open.
+	f, err := configfile.Open(path)
 	if err != nil {
+		if errors.Is(err, configfile.ErrNotRegular) || errors.Is(err, configfile.ErrSymlink) {
+			return nil, fmt.Errorf("%w: %w", ErrMasterFile, err)
+		}
 		return nil, fmt.Errorf("open attachment master key: %w", err)
 	}
 	defer f.Close()
@@ -172,7 +179,7 @@ func createMaster(path string) (err error) {
 		return fmt.Errorf("generate attachment master key: %w", err)
 	}
 	tmp := fmt.Sprintf("%s.tmp-%x", path, nonce)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return fmt.Errorf("create attachment master key: %w", err)
 	}

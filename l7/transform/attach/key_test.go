@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -65,6 +66,9 @@ func TestLoadMasterRefuses(t *testing.T) {
 		{"empty", write("e", nil, 0o600), "0 bytes, want 32"},
 		{"long", write("l", make([]byte, 64), 0o600), "64 bytes"},
 		{"directory", dir, "not a regular file"},
+		{"symlink to a good key", symlink(t, write("good", make([]byte, 32), 0o600), filepath.Join(dir, "link")), "symbolic link"},
+		{"dangling symlink", symlink(t, filepath.Join(dir, "nowhere"), filepath.Join(dir, "dangling")), "symbolic link"},
+		{"fifo", fifo(t, filepath.Join(dir, "fifo")), "not a regular file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +81,25 @@ func TestLoadMasterRefuses(t *testing.T) {
 	if _, err := LoadOrCreateMaster(filepath.Join(dir, "missing", "attach.key")); err == nil {
 		t.Fatal("created a key in a missing directory")
 	}
+	if _, err := os.Lstat(filepath.Join(dir, "nowhere")); err == nil {
+		t.Fatal("a dangling symlink's target was created")
+	}
+}
+
+func symlink(t *testing.T, target, link string) string {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+func fifo(t *testing.T, path string) string {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestKeyDerivation(t *testing.T) {

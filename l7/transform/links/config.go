@@ -202,7 +202,7 @@ func normalizeDomain(s string) (string, netip.Addr, error) {
 			case c == '*':
 				return "", netip.Addr{}, errors.New("'*' is allowed only as a leading \"*.\"")
 			default:
-				return "", netip.Addr{}, fmt.Errorf("character %q is not allowed in a domain name", c)
+				return "", netip.Addr{}, badCharError(c)
 			}
 			continue
 		}
@@ -246,3 +246,12 @@ func allDigits(b []byte) bool {
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// badCharError is a character not allowed in a domain name. Its Error
+// quotes the character; ReadDomainsCSV says less, since it never echoes
+// a file's content.
+type badCharError byte
+
+func (c badCharError) Error() string {
+	return fmt.Sprintf("character %q is not allowed in a domain name", byte(c))
+}

@@ -96,7 +96,8 @@ func TestReadDomainsCSV(t *testing.T) {
 		{"header comments bom", "\ufeff# exported 2024-05-01\ndomain,comment\r\n.a.test,\"first, really\"\r\n\r\nb.test.\n,\n'c.test\n", []string{"a.test", "b.test", "c.test"}, ""},
 		{"duplicates and addresses", "a.test\nA.TEST\n[2001:db8::1]\n192.0.2.1\n", []string{"a.test", "2001:db8::1", "192.0.2.1"}, ""},
 		{"header only first", "domain\ndomain\nintranet\n", []string{"domain", "intranet"}, ""},
-		{"bad domain line", "# c\na.test\n\nhttps://b.test/\n", nil, `domains.csv:4: domain "https://b.test/": a domain name, not a URL`},
+		{"bad domain line", "# c\na.test\n\nhttps://b.test/\n", nil, `domains.csv:4: column 1: not a domain: a domain name, not a URL`},
+		{"secret line not echoed", "root:$y$j9T$secretHASH:19000:0:99999:7:::\n", nil, `domains.csv:1: column 1: not a domain: a character not allowed`},
 		{"bad quote", "a.test\n\"b.test\n", nil, "domains.csv:2:"},
 		{"empty", "", nil, ""},
 	} {
@@ -105,6 +106,13 @@ func TestReadDomainsCSV(t *testing.T) {
 			if tc.err != "" {
 				if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("ReadDomainsCSV = %v, want an ErrInvalidConfig containing %q", err, tc.err)
+				}
+				// The error reaches logs and HTTP answers: never the file's
+				// content.
+				for _, line := range strings.Split(tc.in, "\n") {
+					if len(line) > 3 && strings.Contains(err.Error(), strings.TrimSpace(line)) {
+						t.Fatalf("ReadDomainsCSV error %q echoes the input line %q", err, line)
+					}
 				}
 				return
 			}

@@ -17,7 +17,7 @@ import (
 // a spreadsheet adds to keep a cell text are removed. Domains come back
 // normalized (lower case, no "*." or trailing dot) and without duplicates,
 // in file order. name names the input in errors, "name:line: problem",
-// which wrap [ErrInvalidConfig].
+// which wrap [ErrInvalidConfig] and never quote the file's content.
 func ReadDomainsCSV(r io.Reader, name string) ([]string, error) {
 	br := bufio.NewReader(r)
 	if b, _ := br.Peek(3); string(b) == "\uFEFF" {
@@ -52,7 +52,15 @@ func ReadDomainsCSV(r io.Reader, name string) ([]string, error) {
 		}
 		d, addr, err := normalizeDomain(cell)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: domain %q: %s: %w", name, line, cell, err.Error(), ErrInvalidConfig)
+			// Never the cell itself: the file may be one that should not
+			// have been named (a secret), and the error reaches logs and
+			// HTTP answers.
+			problem := err.Error()
+			var bc badCharError
+			if errors.As(err, &bc) {
+				problem = "a character not allowed in a domain name"
+			}
+			return nil, fmt.Errorf("%s:%d: column 1: not a domain: %s: %w", name, line, problem, ErrInvalidConfig)
 		}
 		if addr.IsValid() {
 			d = addr.String()
