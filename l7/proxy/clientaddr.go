@@ -46,3 +46,18 @@ func (p *Proxy) trusted(a netip.Addr) bool {
 	}
 	return false
 }
+
+// sourcePrefix is the source a connection is counted against for
+// MaxConnsPerSource: the IPv4 address, or the IPv6 /64. A subscriber gets
+// at least a /64 (a mobile network gives each device its own, RFC 6459
+// section 5.2) and may pick any address in it, so counting single IPv6
+// addresses would let one client take a fresh address per connection.
+func sourcePrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 32
+	}
+	p, _ := a.WithZone("").Prefix(bits)
+	return p
+}

@@ -62,6 +62,11 @@ type Proxy struct {
 	ids     atomic.Uint64
 	ewsPols atomic.Pointer[ewsPolicies]
 	conns   atomic.Int64
+
+	// Connections refused by MaxConnsPerSource, and when the last warning
+	// about them was logged (Unix nanoseconds).
+	refusedConns  atomic.Uint64
+	refusedLogged atomic.Int64
 }
 
 // New validates cfg (defaults applied), loads the certificate and builds
@@ -216,7 +221,7 @@ func (p *Proxy) forward(w *responseWriter, r *http.Request, tx *txn, target *url
 			// wrappers.
 			body = http.MaxBytesReader(w.ResponseWriter, body, p.cfg.MaxRequestBodyBytes)
 		}
-		tx.body = newBodyReader(body, w.rc, p.cfg.BodyIdleTimeout)
+		tx.body = newBodyReader(body, w.rc, newBodyPace(&p.cfg))
 		r.Body = tx.body
 	}
 	p.rp.ServeHTTP(w, r.WithContext(withTxn(r.Context(), tx)))

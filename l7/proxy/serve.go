@@ -8,13 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
+	"time"
 )
-
-// http2MaxStreams is the number of concurrent streams a client HTTP/2
-// connection may open. A front proxy multiplexing devices over HTTP/2
-// holds one stream per Ping long-poll, so Go's default of 250 is low.
-const http2MaxStreams = 1000
 
 // ListenAndServe listens on cfg.Listen and serves until ctx is done (see
 // Serve).
@@ -28,9 +25,10 @@ func (p *Proxy) ListenAndServe(ctx context.Context) error {
 }
 
 // Serve accepts client connections on l, TLS with HTTP/2 and HTTP/1.1
-// (unless PlainHTTP), at most MaxConns at a time, until ctx is done. It
-// then stops accepting, gives requests in flight ShutdownTimeout to end,
-// cancels and closes what remains, and returns nil. It closes l.
+// (unless PlainHTTP), at most MaxConns at a time and MaxConnsPerSource
+// from one untrusted source, until ctx is done. It then stops accepting,
+// gives requests in flight ShutdownTimeout to end, cancels and closes what
+// remains, and returns nil. It closes l.
 func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
@@ -45,7 +43,12 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:    slog.NewLogLogger(p.log.Handler(), slog.LevelDebug), // TLS handshake noise from scanners
 		BaseContext: func(net.Listener) context.Context { return base },
 		ConnState:   p.connState,
-		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: http2MaxStreams},
+		// Go's server also runs at most this many handlers per
+		// connection, streams reset by the client included (a handler
+		// beyond it waits, and a connection queueing too many is closed):
+		// with one upstream connection per handler, an HTTP/2 client
+		// connection holds at most HTTP2MaxStreams upstream connections.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: p.cfg.HTTP2MaxStreams},
 	}
 	if !p.cfg.PlainHTTP {
 		srv.TLSConfig = &tls.Config{
@@ -54,7 +57,7 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 			NextProtos:     []string{"h2", "http/1.1"},
 		}
 	}
-	l = newLimitListener(l, p.cfg.MaxConns)
+	l = p.newLimitListener(l)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -95,30 +98,108 @@ func (p *Proxy) connState(_ net.Conn, s http.ConnState) {
 
 // limitListener bounds the number of open connections it has accepted:
 // Accept waits for a slot, so excess clients wait in the kernel's accept
-// queue instead of being refused.
+// queue instead of being refused. A source that is not a trusted proxy
+// (see sourcePrefix) may hold at most perSource of the slots: a
+// connection beyond that is closed at once. Waiting would not do there:
+// the source's excess would sit in the shared accept queue ahead of
+// everyone else.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	perSource int                   // <= 0: no per-source limit
+	exempt    func(netip.Addr) bool // trusted proxies
+	refused   func(src netip.Prefix, peer netip.Addr)
+
+	mu       sync.Mutex
+	bySource map[netip.Prefix]int // open connections of limited sources
 }
 
-func newLimitListener(l net.Listener, n int) net.Listener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+func (p *Proxy) newLimitListener(l net.Listener) net.Listener {
+	return &limitListener{
+		Listener:  l,
+		slots:     make(chan struct{}, p.cfg.MaxConns),
+		done:      make(chan struct{}),
+		perSource: p.cfg.MaxConnsPerSource,
+		exempt:    p.trusted,
+		refused:   p.connRefused,
+		bySource:  map[netip.Prefix]int{},
+	}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	for {
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		src, limited, ok := l.admit(c)
+		if !ok {
+			<-l.slots
+			refuse(c)
+			continue
+		}
+		release := func() { <-l.slots }
+		if limited {
+			release = func() { l.leave(src); <-l.slots }
+		}
+		return &limitConn{Conn: c, release: release}, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+}
+
+// admit counts c against its source's limit; limited says whether it
+// was counted, ok whether it may be served.
+func (l *limitListener) admit(c net.Conn) (src netip.Prefix, limited, ok bool) {
+	if l.perSource <= 0 {
+		return src, false, true
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
+	if !isTCP {
+		return src, false, true
+	}
+	peer := ta.AddrPort().Addr().Unmap()
+	if l.exempt(peer) {
+		return src, false, true
+	}
+	src = sourcePrefix(peer)
+	l.mu.Lock()
+	n := l.bySource[src]
+	if n >= l.perSource {
+		l.mu.Unlock()
+		l.refused(src, peer)
+		return src, false, false
+	}
+	l.bySource[src] = n + 1
+	l.mu.Unlock()
+	return src, true, true
+}
+
+func (l *limitListener) leave(src netip.Prefix) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.bySource[src]; n > 1 {
+		l.bySource[src] = n - 1
+	} else {
+		delete(l.bySource, src)
+	}
+}
+
+// refuse closes a connection over its source's limit with a reset: a
+// source that reconnects at once then leaves no TIME_WAIT socket behind
+// for each attempt.
+func refuse(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 func (l *limitListener) Close() error {
@@ -138,4 +219,22 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// connRefusedLogEvery spaces the warnings about refused connections: a
+// source hammering the gateway would otherwise write a line per attempt.
+const connRefusedLogEvery = 30 * time.Second
+
+// connRefused logs a connection refused by MaxConnsPerSource, at most once
+// per connRefusedLogEvery, with the number refused since the last line.
+func (p *Proxy) connRefused(src netip.Prefix, peer netip.Addr) {
+	n := p.refusedConns.Add(1)
+	now := time.Now().UnixNano()
+	last := p.refusedLogged.Load()
+	if now-last < int64(connRefusedLogEvery) || !p.refusedLogged.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("client connection refused: too many from one source (MaxConnsPerSource); if the source is a load balancer or reverse proxy, list it in TrustedProxies",
+		"src", peer.String(), "source", src.String(), "limit", p.cfg.MaxConnsPerSource,
+		"refused_total", n)
 }
