@@ -573,3 +573,37 @@ func TestMaxUpstreamConns(t *testing.T) {
 		t.Errorf("%d requests at the mail server at once, want at most %d", n, limit)
 	}
 }
+
+// TestBodyLimitsSpareLongPoll: a Ping whose body has arrived may wait for
+// its answer far longer than BodyRateWindow and BodyTimeout, over HTTP/1.1
+// and HTTP/2.
+func TestBodyLimitsSpareLongPoll(t *testing.T) {
+	const hold = 1500 * time.Millisecond
+	s := serve(t, func(c *Config) {
+		c.MinBodyRate = 1 << 20
+		c.BodyRateWindow = 300 * time.Millisecond
+		c.BodyTimeout = 300 * time.Millisecond
+	})
+	s.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
+		select { // the server holding the long poll
+		case <-time.After(hold):
+		case <-r.Context().Done():
+		}
+		return false
+	})
+	for _, h2 := range []bool{false, true} {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+strings.Replace(syncPath, "Cmd=Sync", "Cmd=Ping", 1),
+			strings.NewReader("heartbeat"))
+		req.Header.Set("MS-ASProtocolVersion", "14.1")
+		start := time.Now()
+		resp, err := tlsClient(t, s.proxy.cfg.CertFile, h2).Do(req)
+		if err != nil {
+			t.Fatalf("h2=%v: %v", h2, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || time.Since(start) < hold {
+			t.Errorf("h2=%v: Ping %d after %v, want 200 after the server's %v", h2, resp.StatusCode, time.Since(start), hold)
+		}
+	}
+}

@@ -23,6 +23,12 @@ proxy:
   cert_file: /etc/enforcer/tls.crt
   key_file: /etc/enforcer/tls.key
   max_conns: 20000
+  max_conns_per_source: 1000
+  http2_max_streams: 200
+  max_upstream_conns: 0
+  min_body_rate: 2048
+  body_rate_window: 20s
+  body_timeout: 0s
   trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
   redirect_hosts: [outlook.office365.com]
   ews: false
@@ -61,6 +67,8 @@ func TestGatewaySections(t *testing.T) {
 		Enabled: true, Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
 		UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
 		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
+		MaxConnsPerSource: 1000, HTTP2MaxStreams: 200, MaxUpstreamConns: -1,
+		MinBodyRate: 2048, BodyRateWindow: 20 * time.Second, BodyTimeout: -1,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
 		RedirectHosts:  []string{"outlook.office365.com"},
 		Webmail:        true, WebmailPrefixes: []string{"/owa", "/mail"},
@@ -127,6 +135,10 @@ func TestGatewayProblems(t *testing.T) {
 		{"unknown proxy field", "proxy: {upstream: https://mail, plain_http: true, upstrem_ca: /x}", "proxy.upstrem_ca: unknown field"},
 		{"webmail prefix", "proxy: {upstream: https://mail, plain_http: true, webmail: true, webmail_prefixes: [owa]}", "proxy.webmail_prefixes[0]: \"owa\": want a path"},
 		{"prefixes without webmail", "proxy: {upstream: https://mail, plain_http: true, webmail_prefixes: [/owa]}", "set but webmail is false"},
+		{"per-source limit", "proxy: {upstream: https://mail, plain_http: true, max_conns_per_source: -1}", "proxy.max_conns_per_source: -1 is out of range 0..10000000"},
+		{"streams", "proxy: {upstream: https://mail, plain_http: true, http2_max_streams: 0}", "proxy.http2_max_streams: 0 is out of range 1..100000"},
+		{"body rate window", "proxy: {upstream: https://mail, plain_http: true, body_rate_window: 0s}", "proxy.body_rate_window: \"0s\" is out of range 1s..1h"},
+		{"body timeout", "proxy: {upstream: https://mail, plain_http: true, body_timeout: 500ms}", "proxy.body_timeout: \"500ms\" is out of range 1s..24h; write \"0s\" for no deadline"},
 		{"admin not loopback", "admin: {listen: \"0.0.0.0:9741\"}", "admin.listen: \"0.0.0.0:9741\": the admin page"},
 		{"push without token", "devices: {push: {listen: \":8444\", plain_http: true}}", "devices.push.token_file: required with listen"},
 		{"push without cert", "devices: {push: {listen: \":8444\", token_file: /t}}", "devices.push.cert_file: the push API needs a certificate"},
