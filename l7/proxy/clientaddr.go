@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 )
 
 // clientAddr returns the client's address and whether the TCP peer is a
@@ -60,4 +61,39 @@ func sourcePrefix(a netip.Addr) netip.Prefix {
 	}
 	p, _ := a.WithZone("").Prefix(bits)
 	return p
+}
+
+// sourceCounts counts what each source holds (connections, or requests
+// in flight) against a limit. Only sources holding something have an
+// entry, so it is at most as large as what is held.
+type sourceCounts struct {
+	limit int
+	mu    sync.Mutex
+	m     map[netip.Prefix]int
+}
+
+func newSourceCounts(limit int) *sourceCounts {
+	return &sourceCounts{limit: limit, m: map[netip.Prefix]int{}}
+}
+
+// acquire counts one more for src, unless src holds limit already.
+func (s *sourceCounts) acquire(src netip.Prefix) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.m[src]
+	if n >= s.limit {
+		return false
+	}
+	s.m[src] = n + 1
+	return true
+}
+
+func (s *sourceCounts) release(src netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.m[src]; n > 1 {
+		s.m[src] = n - 1
+	} else {
+		delete(s.m, src)
+	}
 }

@@ -108,8 +108,11 @@ type Config struct {
 	// 512: room for a carrier's or an office's NAT with a few hundred
 	// devices behind one address (each holds a Ping long-poll and now and
 	// then a second connection), while one host can take at most that
-	// share of MaxConns. Trusted proxies are not limited: a load balancer
-	// in front may hold thousands of connections. Negative: no limit.
+	// share of MaxConns. It bounds the source's requests in flight to the
+	// mail server too (each holds an upstream connection, and one HTTP/2
+	// connection carries many): one beyond is answered 429 with
+	// Retry-After. Trusted proxies are not limited: a load balancer in
+	// front may hold thousands of connections. Negative: no limit.
 	MaxConnsPerSource int
 	// HTTP2MaxStreams is the number of concurrent streams (requests) a
 	// client HTTP/2 connection may open (SETTINGS_MAX_CONCURRENT_STREAMS);

@@ -190,7 +190,10 @@
 // MaxConnsPerSource applies only to peers outside TrustedProxies: a load
 // balancer in front may hold thousands of connections, while one client
 // address (or a NAT) should not need more than a few hundred. Excess
-// connections are reset before their TLS handshake. An HTTP/2 stream holds
+// connections are reset before their TLS handshake. The same limit bounds
+// the source's requests in flight to the mail server, which over HTTP/2
+// can outnumber its connections: a request beyond it is answered 429
+// with Retry-After. An HTTP/2 stream holds
 // at most one upstream connection (the upstream is HTTP/1.1, one request
 // per connection, and Go's server runs at most HTTP2MaxStreams handlers
 // per connection, reset streams included), so one client connection holds

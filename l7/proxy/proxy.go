@@ -67,6 +67,9 @@ type Proxy struct {
 	// about them was logged (Unix nanoseconds).
 	refusedConns  atomic.Uint64
 	refusedLogged atomic.Int64
+	// Requests in flight to the mail server per untrusted source; nil
+	// without MaxConnsPerSource.
+	upstreamBySource *sourceCounts
 }
 
 // New validates cfg (defaults applied), loads the certificate and builds
@@ -106,6 +109,9 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		for _, h := range cfg.RedirectHosts {
 			p.redirHost[strings.ToLower(strings.TrimSpace(h))] = true
 		}
+	}
+	if cfg.MaxConnsPerSource > 0 {
+		p.upstreamBySource = newSourceCounts(cfg.MaxConnsPerSource)
 	}
 	p.transport, err = newUpstreamTransport(&cfg)
 	if err != nil {
@@ -213,6 +219,12 @@ func requestScheme(r *http.Request, trustedPeer bool) string {
 // given upstream response timeout.
 func (p *Proxy) forward(w *responseWriter, r *http.Request, tx *txn, target *url.URL, timeout time.Duration) {
 	tx.target, tx.timeout = target, timeout
+	release, ok := p.holdUpstream(tx)
+	if !ok {
+		writeError(w, http.StatusTooManyRequests, http.Header{"Retry-After": {sourceBusyRetryAfter}})
+		return
+	}
+	defer release()
 	if r.Body != nil && r.Body != http.NoBody {
 		body := r.Body
 		if p.cfg.MaxRequestBodyBytes > 0 {

@@ -109,24 +109,23 @@ type limitListener struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	perSource int                   // <= 0: no per-source limit
-	exempt    func(netip.Addr) bool // trusted proxies
-	refused   func(src netip.Prefix, peer netip.Addr)
-
-	mu       sync.Mutex
-	bySource map[netip.Prefix]int // open connections of limited sources
+	bySource *sourceCounts         // nil: no per-source limit
+	exempt   func(netip.Addr) bool // trusted proxies
+	refused  func(src netip.Prefix, peer netip.Addr)
 }
 
 func (p *Proxy) newLimitListener(l net.Listener) net.Listener {
-	return &limitListener{
-		Listener:  l,
-		slots:     make(chan struct{}, p.cfg.MaxConns),
-		done:      make(chan struct{}),
-		perSource: p.cfg.MaxConnsPerSource,
-		exempt:    p.trusted,
-		refused:   p.connRefused,
-		bySource:  map[netip.Prefix]int{},
+	ll := &limitListener{
+		Listener: l,
+		slots:    make(chan struct{}, p.cfg.MaxConns),
+		done:     make(chan struct{}),
+		exempt:   p.trusted,
+		refused:  p.connRefused,
 	}
+	if p.cfg.MaxConnsPerSource > 0 {
+		ll.bySource = newSourceCounts(p.cfg.MaxConnsPerSource)
+	}
+	return ll
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -149,7 +148,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		release := func() { <-l.slots }
 		if limited {
-			release = func() { l.leave(src); <-l.slots }
+			release = func() { l.bySource.release(src); <-l.slots }
 		}
 		return &limitConn{Conn: c, release: release}, nil
 	}
@@ -158,7 +157,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // admit counts c against its source's limit; limited says whether it
 // was counted, ok whether it may be served.
 func (l *limitListener) admit(c net.Conn) (src netip.Prefix, limited, ok bool) {
-	if l.perSource <= 0 {
+	if l.bySource == nil {
 		return src, false, true
 	}
 	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
@@ -170,26 +169,11 @@ func (l *limitListener) admit(c net.Conn) (src netip.Prefix, limited, ok bool) {
 		return src, false, true
 	}
 	src = sourcePrefix(peer)
-	l.mu.Lock()
-	n := l.bySource[src]
-	if n >= l.perSource {
-		l.mu.Unlock()
+	if !l.bySource.acquire(src) {
 		l.refused(src, peer)
 		return src, false, false
 	}
-	l.bySource[src] = n + 1
-	l.mu.Unlock()
 	return src, true, true
-}
-
-func (l *limitListener) leave(src netip.Prefix) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := l.bySource[src]; n > 1 {
-		l.bySource[src] = n - 1
-	} else {
-		delete(l.bySource, src)
-	}
 }
 
 // refuse closes a connection over its source's limit with a reset: a
@@ -237,4 +221,30 @@ func (p *Proxy) connRefused(src netip.Prefix, peer netip.Addr) {
 	p.log.Warn("client connection refused: too many from one source (MaxConnsPerSource); if the source is a load balancer or reverse proxy, list it in TrustedProxies",
 		"src", peer.String(), "source", src.String(), "limit", p.cfg.MaxConnsPerSource,
 		"refused_total", n)
+}
+
+// errSourceBusy: an untrusted source already has MaxConnsPerSource
+// requests in flight to the mail server.
+var errSourceBusy = errors.New("too many requests in flight from the source (MaxConnsPerSource)")
+
+// sourceBusyRetryAfter is the Retry-After, in seconds, of the 429 that
+// answers a request over its source's limit.
+const sourceBusyRetryAfter = "10"
+
+// holdUpstream counts a request about to be sent to the mail server
+// against its source's MaxConnsPerSource, unless the peer is a trusted
+// proxy. Over HTTP/1.1 a source's requests in flight never exceed its
+// connections, so this only bites an HTTP/2 client: without it a source
+// could hold MaxConnsPerSource × HTTP2MaxStreams upstream connections,
+// enough to take all MaxUpstreamConns from everyone else.
+func (p *Proxy) holdUpstream(tx *txn) (release func(), ok bool) {
+	if p.upstreamBySource == nil || tx.trustedPeer || !tx.src.IsValid() {
+		return func() {}, true
+	}
+	src := sourcePrefix(tx.src)
+	if !p.upstreamBySource.acquire(src) {
+		tx.err = errSourceBusy
+		return nil, false
+	}
+	return func() { p.upstreamBySource.release(src) }, true
 }
