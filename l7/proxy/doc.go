@@ -225,6 +225,7 @@
 //	responses_total{code_class}                      counter
 //	bytes_total{direction}                           counter
 //	in_flight_requests                               gauge
+//	connections_refused_total                        counter (MaxConnsPerSource)
 //	open_connections                                 gauge, read at scrape
 //	redirects_remembered                             gauge, read at scrape
 //	device_records                                   gauge, read at scrape

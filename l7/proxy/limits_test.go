@@ -54,7 +54,8 @@ func mustServeRequest(tb testing.TB, c net.Conn) {
 // closes); a trusted proxy at the same address is not limited.
 func TestMaxConnsPerSource(t *testing.T) {
 	const limit = 3
-	s := serve(t, func(c *Config) { c.MaxConnsPerSource = limit })
+	m := NewMetrics()
+	s := serveDeps(t, func(c *Config) { c.MaxConnsPerSource = limit }, func(d *Deps) { d.Metrics = m })
 	var held []*tls.Conn
 	defer func() {
 		for _, c := range held {
@@ -76,6 +77,9 @@ func TestMaxConnsPerSource(t *testing.T) {
 	rec := s.logs.waitFor(t, "", func(r logRecord) bool { return strings.Contains(r.Msg, "MaxConnsPerSource") })
 	if rec.Attrs["source"] != "127.0.0.1/32" || rec.Attrs["limit"] != int64(limit) {
 		t.Errorf("refusal logged as %v", rec.Attrs)
+	}
+	if n := testutil.ToFloat64(m.refused); n != 1 {
+		t.Errorf("connections_refused_total %v, want 1", n)
 	}
 
 	// One of the source's connections closes: its slot frees once the

@@ -213,6 +213,9 @@ const connRefusedLogEvery = 30 * time.Second
 // per connRefusedLogEvery, with the number refused since the last line.
 func (p *Proxy) connRefused(src netip.Prefix, peer netip.Addr) {
 	n := p.refusedConns.Add(1)
+	if p.metrics != nil {
+		p.metrics.refused.Inc()
+	}
 	now := time.Now().UnixNano()
 	last := p.refusedLogged.Load()
 	if now-last < int64(connRefusedLogEvery) || !p.refusedLogged.CompareAndSwap(last, now) {
