@@ -62,6 +62,30 @@ const (
 	paceTotal
 )
 
+// boundUnreadBody puts a deadline on what is left of a request body the
+// gateway answered without reading (a refused or unrouted request, or one
+// the mail server could not be asked): before it writes the response,
+// Go's HTTP/1 server reads up to 256 KiB of an unread body, with no
+// deadline of its own, so a client trickling its body would hold the
+// response, and the connection, indefinitely. The rest of the body must
+// then come within the shortest of the body limits; if it does not, the
+// response goes out and the connection is closed.
+func (p *Proxy) boundUnreadBody(w *responseWriter, r *http.Request, tx *txn) {
+	if r.Body == nil || r.Body == http.NoBody || r.ProtoMajor != 1 || tx.body.paced() {
+		return
+	}
+	pace := newBodyPace(&p.cfg)
+	var d time.Duration
+	for _, l := range []time.Duration{pace.idle, pace.window, pace.total} {
+		if l > 0 && (d == 0 || l < d) {
+			d = l
+		}
+	}
+	if d > 0 {
+		_ = w.rc.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
 // bodyReader wraps a client's request body: it counts bytes, keeps its
 // pace with a read deadline on the client's connection (HTTP/1.1) or
 // stream (HTTP/2), and marks its errors with errClientBody so they are
@@ -84,6 +108,7 @@ type bodyReader struct {
 	mu      sync.Mutex
 	failure error
 	done    bool
+	eof     bool
 
 	// Guarded by mu; Read is called by one goroutine at a time.
 	started  bool
@@ -211,7 +236,7 @@ func (b *bodyReader) end(clear bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.done {
-		b.done = true
+		b.done, b.eof = true, clear
 		if clear && !b.set.IsZero() {
 			_ = b.ctl.SetReadDeadline(time.Time{})
 		}
@@ -221,6 +246,17 @@ func (b *bodyReader) end(clear bool) {
 func (b *bodyReader) Close() error {
 	b.end(false)
 	return b.rc.Close()
+}
+
+// paced reports whether the body was read to its end or a read deadline
+// keeps its pace.
+func (b *bodyReader) paced() bool {
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof || !b.set.IsZero()
 }
 
 func (b *bodyReader) bytes() int64 {

@@ -692,3 +692,57 @@ func TestMaxConnsPerSourceRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadBodyBounded: a request the gateway answers without reading
+// its body (an unknown path; a mail server that cannot be reached) is
+// answered within the body limits even while the client trickles the
+// body: Go's HTTP/1 server reads what is left of a body before it writes
+// the response.
+func TestUnreadBodyBounded(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := l.Addr().String()
+	l.Close()
+	for _, tc := range []struct {
+		name, path string
+		upstream   string
+		status     int
+	}{
+		{"unknown path", "/nothing", "", http.StatusNotFound},
+		{"mail server down", sendMailPath, "https://" + down, http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := serve(t, func(c *Config) {
+				c.MinBodyRate = 4096
+				c.BodyRateWindow = time.Second
+				if tc.upstream != "" {
+					c.Upstream = tc.upstream
+				}
+			})
+			c, err := dialTLS(s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: gw\r\nMS-ASProtocolVersion: 14.1\r\nContent-Length: 100000\r\n\r\n", tc.path)
+			stop := make(chan struct{})
+			defer close(stop)
+			start := time.Now()
+			go trickle(c, []byte("x"), 100*time.Millisecond, stop)
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("no response after %v: %v", time.Since(start), err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !resp.Close {
+				t.Errorf("status %d close=%v, want %d and the connection closed", resp.StatusCode, resp.Close, tc.status)
+			}
+			if took := time.Since(start); took > 8*time.Second {
+				t.Errorf("answered after %v, want about the 1 s window", took)
+			}
+		})
+	}
+}

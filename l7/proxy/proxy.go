@@ -183,6 +183,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.metrics.begin()
 	}
 	defer p.finish(tx, rw, r)
+	defer p.boundUnreadBody(rw, r, tx) // before finish flushes the response
 
 	if !saneRequestPath(r) {
 		tx.err = errors.New("path not in normal form")
