@@ -582,11 +582,11 @@ func TestMaxUpstreamConns(t *testing.T) {
 // its answer far longer than BodyRateWindow and BodyTimeout, over HTTP/1.1
 // and HTTP/2.
 func TestBodyLimitsSpareLongPoll(t *testing.T) {
-	const hold = 1500 * time.Millisecond
+	const hold = 2500 * time.Millisecond
 	s := serve(t, func(c *Config) {
 		c.MinBodyRate = 1 << 20
-		c.BodyRateWindow = 300 * time.Millisecond
-		c.BodyTimeout = 300 * time.Millisecond
+		c.BodyRateWindow = time.Second
+		c.BodyTimeout = time.Second
 	})
 	s.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
 		select { // the server holding the long poll
@@ -595,102 +595,27 @@ func TestBodyLimitsSpareLongPoll(t *testing.T) {
 		}
 		return false
 	})
+	var wg sync.WaitGroup
 	for _, h2 := range []bool{false, true} {
-		req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+strings.Replace(syncPath, "Cmd=Sync", "Cmd=Ping", 1),
-			strings.NewReader("heartbeat"))
-		req.Header.Set("MS-ASProtocolVersion", "14.1")
-		start := time.Now()
-		resp, err := tlsClient(t, s.proxy.cfg.CertFile, h2).Do(req)
-		if err != nil {
-			t.Fatalf("h2=%v: %v", h2, err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || time.Since(start) < hold {
-			t.Errorf("h2=%v: Ping %d after %v, want 200 after the server's %v", h2, resp.StatusCode, time.Since(start), hold)
-		}
-	}
-}
-
-// TestMaxConnsPerSourceRequests: over HTTP/2 an untrusted source's
-// requests in flight to the mail server are bounded by MaxConnsPerSource
-// too (the excess gets 429), however many streams its connection may
-// open; a trusted proxy's are not.
-func TestMaxConnsPerSourceRequests(t *testing.T) {
-	const limit, clients = 3, 7
-	for _, trusted := range []bool{false, true} {
-		s := serve(t, func(c *Config) {
-			c.MaxConnsPerSource = limit
-			if trusted {
-				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		c := tlsClient(t, s.proxy.cfg.CertFile, h2)
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+strings.Replace(syncPath, "Cmd=Sync", "Cmd=Ping", 1),
+				strings.NewReader("heartbeat"))
+			req.Header.Set("MS-ASProtocolVersion", "14.1")
+			start := time.Now()
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Errorf("h2=%v: %v", h2, err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || time.Since(start) < hold {
+				t.Errorf("h2=%v: Ping %d after %v, want 200 after the server's %v", h2, resp.StatusCode, time.Since(start), hold)
 			}
 		})
-		var inFlight, most atomic.Int64
-		release := make(chan struct{})
-		s.mail.setHandle(func(w http.ResponseWriter, r *http.Request, _ []byte) bool {
-			n := inFlight.Add(1)
-			defer inFlight.Add(-1)
-			for {
-				m := most.Load()
-				if n <= m || most.CompareAndSwap(m, n) {
-					break
-				}
-			}
-			select {
-			case <-release:
-			case <-r.Context().Done():
-			}
-			return false
-		})
-		c := tlsClient(t, s.proxy.cfg.CertFile, true)
-		// One connection first, which the requests then share as streams
-		// (started together, they would each dial one).
-		resp, err := c.Get("https://" + s.addr + "/nothing")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		statuses := make(chan int, clients)
-		for range clients {
-			go func() {
-				req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+syncPath, nil)
-				req.Header.Set("MS-ASProtocolVersion", "14.1")
-				resp, err := c.Do(req)
-				if err != nil {
-					t.Logf("request: %v", err)
-					statuses <- -1
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
-					t.Error("429 without Retry-After")
-				}
-				statuses <- resp.StatusCode
-			}()
-		}
-		want := map[bool]int64{false: limit, true: clients}[trusted]
-		got := map[int]int{}
-		deadline := time.Now().Add(10 * time.Second)
-		for inFlight.Load() < want || got[http.StatusTooManyRequests] < clients-int(want) {
-			select {
-			case st := <-statuses:
-				got[st]++
-			case <-time.After(5 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				close(release)
-				t.Fatalf("trusted=%v: %d requests at the mail server (most %d), statuses %v; want %d there and %d answered 429",
-					trusted, inFlight.Load(), most.Load(), got, want, clients-int(want))
-			}
-		}
-		close(release)
-		for got[200]+got[http.StatusTooManyRequests]+got[-1] < clients {
-			got[<-statuses]++
-		}
-		if got[200] != int(want) || most.Load() != want {
-			t.Errorf("trusted=%v: statuses %v, most at the mail server %d; want %d served", trusted, got, most.Load(), want)
-		}
 	}
+	wg.Wait()
 }
 
 // TestUnreadBodyBounded: a request the gateway answers without reading
