@@ -138,7 +138,7 @@ type Config struct {
 	// MinBodyRate is the slowest pace, in bytes per second, a request
 	// body may keep: every BodyRateWindow of waiting for it must bring
 	// MinBodyRate × BodyRateWindow bytes (or the rest of the body), else
-	// the request is answered 408 and its connection closed. The first
+	// the request is answered 408 (over HTTP/1.1 its connection closed). The first
 	// window is the grace period. Only time spent waiting for the client
 	// counts, not time the mail server takes to accept what was sent.
 	// Default 1024 (1 KiB/s: 8 kbit/s, below any mobile data link; a
@@ -148,7 +148,7 @@ type Config struct {
 	// BodyRateWindow is the window of MinBodyRate. Default 30 s.
 	BodyRateWindow time.Duration
 	// BodyTimeout bounds the whole request body, from the first read of
-	// it to its end: 408 and the connection closed beyond it. Default 15
+	// it to its end: 408 beyond it (over HTTP/1.1 the connection closed). Default 15
 	// minutes (a 10 MB SendMail over a 100 kbit/s uplink fits). Negative:
 	// no total deadline, bodies only need MinBodyRate.
 	BodyTimeout time.Duration

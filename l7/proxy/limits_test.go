@@ -178,6 +178,9 @@ func slowUpload(tb testing.TB, s *served, size int, chunk []byte, interval, limi
 		return 0, took // the connection was closed under the response
 	}
 	resp.Body.Close()
+	if !resp.Close {
+		tb.Errorf("%d without closing the connection: the rest of the body would be read as a request", resp.StatusCode)
+	}
 	return resp.StatusCode, took
 }
 

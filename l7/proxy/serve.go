@@ -99,7 +99,7 @@ func (p *Proxy) connState(_ net.Conn, s http.ConnState) {
 // limitListener bounds the number of open connections it has accepted:
 // Accept waits for a slot, so excess clients wait in the kernel's accept
 // queue instead of being refused. A source that is not a trusted proxy
-// (see sourcePrefix) may hold at most perSource of the slots: a
+// (see sourcePrefix) may hold at most MaxConnsPerSource of the slots: a
 // connection beyond that is closed at once. Waiting would not do there:
 // the source's excess would sit in the shared accept queue ahead of
 // everyone else.
@@ -209,8 +209,9 @@ func (c *limitConn) Close() error {
 // source hammering the gateway would otherwise write a line per attempt.
 const connRefusedLogEvery = 30 * time.Second
 
-// connRefused logs a connection refused by MaxConnsPerSource, at most once
-// per connRefusedLogEvery, with the number refused since the last line.
+// connRefused counts a connection refused by MaxConnsPerSource and logs
+// it, at most once per connRefusedLogEvery, with the number refused since
+// the start.
 func (p *Proxy) connRefused(src netip.Prefix, peer netip.Addr) {
 	n := p.refusedConns.Add(1)
 	if p.metrics != nil {
