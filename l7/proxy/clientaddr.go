@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 )
 
 // clientAddr returns the client's address and whether the TCP peer is a
@@ -45,4 +46,54 @@ func (p *Proxy) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// sourcePrefix is the source a connection is counted against for
+// MaxConnsPerSource: the IPv4 address, or the IPv6 /64. A subscriber gets
+// at least a /64 (a mobile network gives each device its own, RFC 6459
+// section 5.2) and may pick any address in it, so counting single IPv6
+// addresses would let one client take a fresh address per connection.
+func sourcePrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 64
+	if a.Is4() {
+		bits = 32
+	}
+	p, _ := a.WithZone("").Prefix(bits)
+	return p
+}
+
+// sourceCounts counts what each source holds (connections, or requests
+// in flight) against a limit. Only sources holding something have an
+// entry, so it is at most as large as what is held.
+type sourceCounts struct {
+	limit int
+	mu    sync.Mutex
+	m     map[netip.Prefix]int
+}
+
+func newSourceCounts(limit int) *sourceCounts {
+	return &sourceCounts{limit: limit, m: map[netip.Prefix]int{}}
+}
+
+// acquire counts one more for src, unless src holds limit already.
+func (s *sourceCounts) acquire(src netip.Prefix) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.m[src]
+	if n >= s.limit {
+		return false
+	}
+	s.m[src] = n + 1
+	return true
+}
+
+func (s *sourceCounts) release(src netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.m[src]; n > 1 {
+		s.m[src] = n - 1
+	} else {
+		delete(s.m, src)
+	}
 }

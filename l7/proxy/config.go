@@ -14,6 +14,11 @@ const (
 	DefaultCertCheckInterval   = 5 * time.Second
 	DefaultMaxHeaderBytes      = 64 << 10
 	DefaultMaxConns            = 50_000
+	DefaultMaxConnsPerSource   = 512
+	DefaultHTTP2MaxStreams     = 1000
+	DefaultMinBodyRate         = 1024
+	DefaultBodyRateWindow      = 30 * time.Second
+	DefaultBodyTimeout         = 15 * time.Minute
 	DefaultReadHeaderTimeout   = 15 * time.Second
 	DefaultIdleTimeout         = 120 * time.Second
 	DefaultBodyIdleTimeout     = 60 * time.Second
@@ -60,6 +65,14 @@ type Config struct {
 	// per mail server host. Default 1024 (Go's default of 2 would reopen a
 	// connection for almost every request of a busy gateway).
 	MaxIdleUpstream int
+	// MaxUpstreamConns bounds the connections to one mail server host,
+	// idle and busy. A request finding them all busy waits for one,
+	// within its upstream response timeout (then 504). Default MaxConns:
+	// every HTTP/1.1 client connection can hold its one upstream
+	// connection (a Ping long-poll holds one for up to an hour), while
+	// HTTP/2 clients, whose streams each hold one, cannot multiply the
+	// gateway's client limit at the mail server. Negative: no limit.
+	MaxUpstreamConns int
 
 	// Listen is the address Serve's caller should listen on (used by
 	// [Proxy.ListenAndServe]). Default ":443".
@@ -85,11 +98,29 @@ type Config struct {
 	// kilobytes).
 	MaxHeaderBytes int
 	// MaxConns bounds concurrent client connections; further connections
-	// wait in the kernel's accept queue. Default 50,000. There is no
-	// per-source limit: a load balancer or reverse proxy in front may hold
-	// thousands of connections from one address. Each Ping long-poll holds
-	// one client connection and one to the mail server.
+	// wait in the kernel's accept queue. Default 50,000. Each Ping
+	// long-poll holds one client connection and one to the mail server.
 	MaxConns int
+	// MaxConnsPerSource bounds the concurrent client connections of one
+	// source that is not in TrustedProxies: one IPv4 address, or one IPv6
+	// /64 (what one subscriber is given). A connection beyond it is
+	// closed when accepted, before its TLS handshake, and logged. Default
+	// 512: room for a carrier's or an office's NAT with a few hundred
+	// devices behind one address (each holds a Ping long-poll and now and
+	// then a second connection), while one host can take at most that
+	// share of MaxConns. It bounds the source's requests in flight to the
+	// mail server too (each holds an upstream connection, and one HTTP/2
+	// connection carries many): one beyond is answered 429 with
+	// Retry-After. Trusted proxies are not limited: a load balancer in
+	// front may hold thousands of connections. Negative: no limit.
+	MaxConnsPerSource int
+	// HTTP2MaxStreams is the number of concurrent streams (requests) a
+	// client HTTP/2 connection may open (SETTINGS_MAX_CONCURRENT_STREAMS);
+	// a stream beyond it is reset. Each stream holds at most one upstream
+	// connection, so a client connection holds at most this many. Default
+	// 1000: a front proxy multiplexing devices over HTTP/2 holds one
+	// stream per Ping long-poll, so Go's default of 250 is low.
+	HTTP2MaxStreams int
 	// MaxRequestBodyBytes bounds a request body; a larger upload is cut and
 	// answered 413. Default 0: no limit here (bodies stream to the mail
 	// server, which enforces its own maxRequestLength).
@@ -102,9 +133,25 @@ type Config struct {
 	// Default 120 s.
 	IdleTimeout time.Duration
 	// BodyIdleTimeout drops a client whose request body stalls this long
-	// between reads. Default 60 s. (There is no total read timeout: it
-	// would cut long uploads over slow links.)
+	// between reads. Default 60 s.
 	BodyIdleTimeout time.Duration
+	// MinBodyRate is the slowest pace, in bytes per second, a request
+	// body may keep: every BodyRateWindow of waiting for it must bring
+	// MinBodyRate × BodyRateWindow bytes (or the rest of the body), else
+	// the request is answered 408 (over HTTP/1.1 its connection closed). The first
+	// window is the grace period. Only time spent waiting for the client
+	// counts, not time the mail server takes to accept what was sent.
+	// Default 1024 (1 KiB/s: 8 kbit/s, below any mobile data link; a
+	// client that keeps a body open by trickling bytes must spend that
+	// much). Negative: no minimum rate.
+	MinBodyRate int
+	// BodyRateWindow is the window of MinBodyRate. Default 30 s.
+	BodyRateWindow time.Duration
+	// BodyTimeout bounds the whole request body, from the first read of
+	// it to its end: 408 beyond it (over HTTP/1.1 the connection closed). Default 15
+	// minutes (a 10 MB SendMail over a 100 kbit/s uplink fits). Negative:
+	// no total deadline, bodies only need MinBodyRate.
+	BodyTimeout time.Duration
 	// WriteIdleTimeout drops a client that accepts no response bytes for
 	// this long. Default 60 s. (There is no total write timeout: it would
 	// cut long polls.)
@@ -214,6 +261,12 @@ func (c Config) WithDefaults() Config {
 	setInt(&c.MaxIdleUpstream, DefaultMaxIdleUpstream)
 	setInt(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	setInt(&c.MaxConns, DefaultMaxConns)
+	setInt(&c.MaxConnsPerSource, DefaultMaxConnsPerSource)
+	setInt(&c.MaxUpstreamConns, c.MaxConns)
+	setInt(&c.HTTP2MaxStreams, DefaultHTTP2MaxStreams)
+	setInt(&c.MinBodyRate, DefaultMinBodyRate)
+	setDur(&c.BodyRateWindow, DefaultBodyRateWindow)
+	setDur(&c.BodyTimeout, DefaultBodyTimeout)
 	setDur(&c.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDur(&c.IdleTimeout, DefaultIdleTimeout)
 	setDur(&c.BodyIdleTimeout, DefaultBodyIdleTimeout)
@@ -272,6 +325,7 @@ func (c *Config) validate() (*url.URL, error) {
 		"BodyIdleTimeout": c.BodyIdleTimeout, "WriteIdleTimeout": c.WriteIdleTimeout,
 		"CommandTimeout": c.CommandTimeout, "LongPollTimeout": c.LongPollTimeout,
 		"ShutdownTimeout": c.ShutdownTimeout, "NoPolicyRetryAfter": c.NoPolicyRetryAfter,
+		"BodyRateWindow": c.BodyRateWindow,
 	} {
 		if d < 0 {
 			bad(name, "negative duration %v", d)
@@ -283,6 +337,7 @@ func (c *Config) validate() (*url.URL, error) {
 	for name, n := range map[string]int{
 		"MaxHeaderBytes": c.MaxHeaderBytes, "MaxConns": c.MaxConns,
 		"MaxIdleUpstream": c.MaxIdleUpstream, "MaxRedirects": c.MaxRedirects,
+		"HTTP2MaxStreams": c.HTTP2MaxStreams,
 	} {
 		if n < 0 {
 			bad(name, "negative value %d", n)

@@ -212,16 +212,39 @@
 //	CommandTimeout     120 s   upstream response header, most commands
 //	LongPollTimeout   3660 s   upstream response header, Ping and Sync
 //	MaxHeaderBytes    64 KiB   larger header: 431 (HTTP/2: advertised limit)
+//	MinBodyRate      1 KiB/s   request body, per 30 s BodyRateWindow: else 408
+//	BodyTimeout       15 min   whole request body: else 408
 //	MaxConns          50,000   further connections wait in the accept queue
-//	HTTP/2 streams     1,000   per client connection (a front proxy multiplexes)
+//	MaxConnsPerSource    512   per untrusted IPv4 address or IPv6 /64: reset
+//	HTTP2MaxStreams    1,000   per client connection (a front proxy multiplexes)
+//	MaxUpstreamConns  MaxConns connections to the mail server, per host
 //
-// There is no total read or write timeout (they would cut long polls or
-// long uploads): the body and write timeouts slide. The upstream response
+// There is no total write timeout, and no total read timeout but the
+// body's (they would cut long polls): the write and idle timeouts slide.
+// A request body must also keep MinBodyRate: each BodyRateWindow spent
+// waiting for the client must bring MinBodyRate × BodyRateWindow bytes,
+// so a client cannot hold a connection (and its upstream connection) by
+// trickling a byte now and then. A body the gateway answers without
+// reading gets the shortest of the body limits for the rest of it, which
+// Go's HTTP/1 server reads before the response. The upstream response
 // timeout counts from the request being sent; while the body uploads it
 // restarts with every chunk the server accepts. Ping and Sync (which may
 // carry Wait or HeartbeatInterval, up to 59 minutes) get LongPollTimeout:
-// bodies are not parsed to learn the heartbeat. There is no per-source
-// connection limit: a load balancer in front may hold thousands.
+// bodies are not parsed to learn the heartbeat. A long poll's body is
+// read at once, so the body limits end before it waits.
+//
+// MaxConnsPerSource applies only to peers outside TrustedProxies: a load
+// balancer in front may hold thousands of connections, while one client
+// address (or a NAT) should not need more than a few hundred. Excess
+// connections are reset before their TLS handshake. The same limit bounds
+// the source's requests in flight to the mail server, which over HTTP/2
+// can outnumber its connections: a request beyond it is answered 429 with
+// Retry-After. An HTTP/2 stream holds at most one upstream connection (the
+// upstream is HTTP/1.1, one request per connection, and Go's server runs
+// at most HTTP2MaxStreams handlers per connection, reset streams
+// included), so one client connection holds at most HTTP2MaxStreams
+// upstream connections, and all together at most MaxUpstreamConns per
+// mail server host.
 //
 // # Logs
 //
@@ -248,6 +271,7 @@
 //	responses_total{code_class}                      counter
 //	bytes_total{direction}                           counter
 //	in_flight_requests                               gauge
+//	connections_refused_total                        counter (MaxConnsPerSource)
 //	open_connections                                 gauge, read at scrape
 //	redirects_remembered                             gauge, read at scrape
 //	device_records                                   gauge, read at scrape

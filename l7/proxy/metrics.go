@@ -44,6 +44,7 @@ type Metrics struct {
 	bytesIn   prometheus.Counter
 	bytesOut  prometheus.Counter
 	inFlight  prometheus.Gauge
+	refused   prometheus.Counter
 
 	openConns, redirects, records *prometheus.Desc
 	proxy                         atomic.Pointer[Proxy]
@@ -93,6 +94,10 @@ func NewMetrics() *Metrics {
 			Name: metricsNamespace + "in_flight_requests",
 			Help: "Requests being served, long polls included.",
 		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricsNamespace + "connections_refused_total",
+			Help: "Client connections closed unserved because their source (not a trusted proxy) held MaxConnsPerSource already.",
+		}),
 		openConns: prometheus.NewDesc(metricsNamespace+"open_connections",
 			"Client connections held open by Serve.", nil, nil),
 		redirects: prometheus.NewDesc(metricsNamespace+"redirects_remembered",
@@ -132,6 +137,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.responses.Describe(ch)
 	m.bytes.Describe(ch)
 	m.inFlight.Describe(ch)
+	m.refused.Describe(ch)
 	ch <- m.openConns
 	ch <- m.redirects
 	ch <- m.records
@@ -147,6 +153,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.responses.Collect(ch)
 	m.bytes.Collect(ch)
 	m.inFlight.Collect(ch)
+	m.refused.Collect(ch)
 	if p := m.proxy.Load(); p != nil {
 		ch <- prometheus.MustNewConstMetric(m.openConns, prometheus.GaugeValue, float64(p.OpenConns()))
 		ch <- prometheus.MustNewConstMetric(m.redirects, prometheus.GaugeValue, float64(p.redirects.n.Load()))

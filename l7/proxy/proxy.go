@@ -65,6 +65,14 @@ type Proxy struct {
 	ids     atomic.Uint64
 	ewsPols atomic.Pointer[ewsPolicies]
 	conns   atomic.Int64
+
+	// Connections refused by MaxConnsPerSource, and when the last warning
+	// about them was logged (Unix nanoseconds).
+	refusedConns  atomic.Uint64
+	refusedLogged atomic.Int64
+	// Requests in flight to the mail server per untrusted source; nil
+	// without MaxConnsPerSource.
+	upstreamBySource *sourceCounts
 }
 
 // New validates cfg (defaults applied), loads the certificate and builds
@@ -104,6 +112,9 @@ func New(cfg Config, deps Deps) (*Proxy, error) {
 		for _, h := range cfg.RedirectHosts {
 			p.redirHost[strings.ToLower(strings.TrimSpace(h))] = true
 		}
+	}
+	if cfg.MaxConnsPerSource > 0 {
+		p.upstreamBySource = newSourceCounts(cfg.MaxConnsPerSource)
 	}
 	p.transport, err = newUpstreamTransport(&cfg)
 	if err != nil {
@@ -183,6 +194,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.metrics.begin()
 	}
 	defer p.finish(tx, rw, r)
+	defer p.boundUnreadBody(rw, r, tx) // before finish flushes the response
 
 	if !saneRequestPath(r) {
 		tx.err = errors.New("path not in normal form")
@@ -219,6 +231,12 @@ func requestScheme(r *http.Request, trustedPeer bool) string {
 // given upstream response timeout.
 func (p *Proxy) forward(w *responseWriter, r *http.Request, tx *txn, target *url.URL, timeout time.Duration) {
 	tx.target, tx.timeout = target, timeout
+	release, ok := p.holdUpstream(tx)
+	if !ok {
+		writeError(w, http.StatusTooManyRequests, http.Header{"Retry-After": {sourceBusyRetryAfter}})
+		return
+	}
+	defer release()
 	if r.Body != nil && r.Body != http.NoBody {
 		body := r.Body
 		if p.cfg.MaxRequestBodyBytes > 0 {
@@ -227,7 +245,7 @@ func (p *Proxy) forward(w *responseWriter, r *http.Request, tx *txn, target *url
 			// wrappers.
 			body = http.MaxBytesReader(w.ResponseWriter, body, p.cfg.MaxRequestBodyBytes)
 		}
-		tx.body = newBodyReader(body, w.rc, p.cfg.BodyIdleTimeout)
+		tx.body = newBodyReader(body, w.rc, newBodyPace(&p.cfg))
 		r.Body = tx.body
 	}
 	p.rp.ServeHTTP(w, r.WithContext(withTxn(r.Context(), tx)))

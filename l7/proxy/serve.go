@@ -8,13 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
+	"time"
 )
-
-// http2MaxStreams is the number of concurrent streams a client HTTP/2
-// connection may open. A front proxy multiplexing devices over HTTP/2
-// holds one stream per Ping long-poll, so Go's default of 250 is low.
-const http2MaxStreams = 1000
 
 // ListenAndServe listens on cfg.Listen and serves until ctx is done (see
 // Serve).
@@ -28,9 +25,10 @@ func (p *Proxy) ListenAndServe(ctx context.Context) error {
 }
 
 // Serve accepts client connections on l, TLS with HTTP/2 and HTTP/1.1
-// (unless PlainHTTP), at most MaxConns at a time, until ctx is done. It
-// then stops accepting, gives requests in flight ShutdownTimeout to end,
-// cancels and closes what remains, and returns nil. It closes l.
+// (unless PlainHTTP), at most MaxConns at a time and MaxConnsPerSource
+// from one untrusted source, until ctx is done. It then stops accepting,
+// gives requests in flight ShutdownTimeout to end, cancels and closes what
+// remains, and returns nil. It closes l.
 func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
@@ -45,7 +43,12 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:    slog.NewLogLogger(p.log.Handler(), slog.LevelDebug), // TLS handshake noise from scanners
 		BaseContext: func(net.Listener) context.Context { return base },
 		ConnState:   p.connState,
-		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: http2MaxStreams},
+		// Go's server also runs at most this many handlers per
+		// connection, streams reset by the client included (a handler
+		// beyond it waits, and a connection queueing too many is closed):
+		// with one upstream connection per handler, an HTTP/2 client
+		// connection holds at most HTTP2MaxStreams upstream connections.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: p.cfg.HTTP2MaxStreams},
 	}
 	if !p.cfg.PlainHTTP {
 		srv.TLSConfig = &tls.Config{
@@ -56,7 +59,7 @@ func (p *Proxy) Serve(ctx context.Context, l net.Listener) error {
 			ClientCAs:      p.clientCAs,
 		}
 	}
-	l = newLimitListener(l, p.cfg.MaxConns)
+	l = p.newLimitListener(l)
 
 	errc := make(chan error, 1)
 	go func() {
@@ -97,30 +100,92 @@ func (p *Proxy) connState(_ net.Conn, s http.ConnState) {
 
 // limitListener bounds the number of open connections it has accepted:
 // Accept waits for a slot, so excess clients wait in the kernel's accept
-// queue instead of being refused.
+// queue instead of being refused. A source that is not a trusted proxy
+// (see sourcePrefix) may hold at most MaxConnsPerSource of the slots: a
+// connection beyond that is closed at once. Waiting would not do there:
+// the source's excess would sit in the shared accept queue ahead of
+// everyone else.
 type limitListener struct {
 	net.Listener
 	slots     chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	bySource *sourceCounts         // nil: no per-source limit
+	exempt   func(netip.Addr) bool // trusted proxies
+	refused  func(src netip.Prefix, peer netip.Addr)
 }
 
-func newLimitListener(l net.Listener, n int) net.Listener {
-	return &limitListener{Listener: l, slots: make(chan struct{}, n), done: make(chan struct{})}
+func (p *Proxy) newLimitListener(l net.Listener) net.Listener {
+	ll := &limitListener{
+		Listener: l,
+		slots:    make(chan struct{}, p.cfg.MaxConns),
+		done:     make(chan struct{}),
+		exempt:   p.trusted,
+		refused:  p.connRefused,
+	}
+	if p.cfg.MaxConnsPerSource > 0 {
+		ll.bySource = newSourceCounts(p.cfg.MaxConnsPerSource)
+	}
+	return ll
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	for {
+		select {
+		case l.slots <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		src, limited, ok := l.admit(c)
+		if !ok {
+			<-l.slots
+			refuse(c)
+			continue
+		}
+		release := func() { <-l.slots }
+		if limited {
+			release = func() { l.bySource.release(src); <-l.slots }
+		}
+		return &limitConn{Conn: c, release: release}, nil
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+}
+
+// admit counts c against its source's limit; limited says whether it
+// was counted, ok whether it may be served.
+func (l *limitListener) admit(c net.Conn) (src netip.Prefix, limited, ok bool) {
+	if l.bySource == nil {
+		return src, false, true
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+	ta, isTCP := c.RemoteAddr().(*net.TCPAddr)
+	if !isTCP {
+		return src, false, true
+	}
+	peer := ta.AddrPort().Addr().Unmap()
+	if l.exempt(peer) {
+		return src, false, true
+	}
+	src = sourcePrefix(peer)
+	if !l.bySource.acquire(src) {
+		l.refused(src, peer)
+		return src, false, false
+	}
+	return src, true, true
+}
+
+// refuse closes a connection over its source's limit with a reset: a
+// source that reconnects at once then leaves no TIME_WAIT socket behind
+// for each attempt.
+func refuse(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 func (l *limitListener) Close() error {
@@ -140,4 +205,52 @@ func (c *limitConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// connRefusedLogEvery spaces the warnings about refused connections: a
+// source hammering the gateway would otherwise write a line per attempt.
+const connRefusedLogEvery = 30 * time.Second
+
+// connRefused counts a connection refused by MaxConnsPerSource and logs
+// it, at most once per connRefusedLogEvery, with the number refused since
+// the start.
+func (p *Proxy) connRefused(src netip.Prefix, peer netip.Addr) {
+	n := p.refusedConns.Add(1)
+	if p.metrics != nil {
+		p.metrics.refused.Inc()
+	}
+	now := time.Now().UnixNano()
+	last := p.refusedLogged.Load()
+	if now-last < int64(connRefusedLogEvery) || !p.refusedLogged.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("client connection refused: too many from one source (MaxConnsPerSource); if the source is a load balancer or reverse proxy, list it in TrustedProxies",
+		"src", peer.String(), "source", src.String(), "limit", p.cfg.MaxConnsPerSource,
+		"refused_total", n)
+}
+
+// errSourceBusy: an untrusted source already has MaxConnsPerSource
+// requests in flight to the mail server.
+var errSourceBusy = errors.New("too many requests in flight from the source (MaxConnsPerSource)")
+
+// sourceBusyRetryAfter is the Retry-After, in seconds, of the 429 that
+// answers a request over its source's limit.
+const sourceBusyRetryAfter = "10"
+
+// holdUpstream counts a request about to be sent to the mail server
+// against its source's MaxConnsPerSource, unless the peer is a trusted
+// proxy. Over HTTP/1.1 a source's requests in flight never exceed its
+// connections, so this only bites an HTTP/2 client: without it a source
+// could hold MaxConnsPerSource × HTTP2MaxStreams upstream connections,
+// enough to take all MaxUpstreamConns from everyone else.
+func (p *Proxy) holdUpstream(tx *txn) (release func(), ok bool) {
+	if p.upstreamBySource == nil || tx.trustedPeer || !tx.src.IsValid() {
+		return func() {}, true
+	}
+	src := sourcePrefix(tx.src)
+	if !p.upstreamBySource.acquire(src) {
+		tx.err = errSourceBusy
+		return nil, false
+	}
+	return func() { p.upstreamBySource.release(src) }, true
 }

@@ -277,6 +277,8 @@ func TestNewValidates(t *testing.T) {
 			Webmail: WebmailConfig{Prefixes: []string{"/Microsoft-Server-ActiveSync"}}}, "Webmail.Prefixes[0]"},
 		{"webmail prefix not clean", Config{Upstream: "https://mail", PlainHTTP: true, Webmail: WebmailConfig{Prefixes: []string{"owa/"}}}, "Webmail.Prefixes[0]"},
 		{"long poll below command", Config{Upstream: "https://mail", PlainHTTP: true, LongPollTimeout: time.Second}, "LongPollTimeout"},
+		{"negative streams", Config{Upstream: "https://mail", PlainHTTP: true, HTTP2MaxStreams: -1}, "HTTP2MaxStreams"},
+		{"negative rate window", Config{Upstream: "https://mail", PlainHTTP: true, BodyRateWindow: -time.Second}, "BodyRateWindow"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,6 +295,13 @@ func TestNewValidates(t *testing.T) {
 	d := Config{}.WithDefaults()
 	if d.LongPollTimeout != MaxHeartbeat+120*time.Second || d.CommandTimeout != 2*time.Minute || d.MaxConns != DefaultMaxConns || d.Webmail.Enabled {
 		t.Errorf("defaults %+v", d)
+	}
+	if d.MaxConnsPerSource != 512 || d.HTTP2MaxStreams != 1000 || d.MaxUpstreamConns != d.MaxConns ||
+		d.MinBodyRate != 1024 || d.BodyRateWindow != 30*time.Second || d.BodyTimeout != 15*time.Minute {
+		t.Errorf("DoS limit defaults %+v", d)
+	}
+	if d := (Config{MaxConns: 10}).WithDefaults(); d.MaxUpstreamConns != 10 {
+		t.Errorf("MaxUpstreamConns %d, want MaxConns 10", d.MaxUpstreamConns)
 	}
 }
 

@@ -21,6 +21,12 @@ import (
 // verified unless InsecureSkipVerify, no transparent decompression (the
 // proxy passes bodies on as the server sent them), and no response header
 // timeout of its own: timeoutTransport applies the per-command one.
+//
+// Over HTTP/1.1 a request in flight holds exactly one connection, so a
+// client request (an HTTP/2 stream) holds at most one: a client
+// connection holds at most HTTP2MaxStreams, and all clients together at
+// most MaxUpstreamConns per host (MaxConnsPerHost; a request beyond it
+// waits in the transport's queue, within its upstream response timeout).
 func newUpstreamTransport(cfg *Config) (*http.Transport, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
 	if cfg.UpstreamCAFile != "" {
@@ -43,6 +49,7 @@ func newUpstreamTransport(cfg *Config) (*http.Transport, error) {
 		DisableCompression:     true,
 		MaxIdleConns:           0, // no global cap; per host below
 		MaxIdleConnsPerHost:    cfg.MaxIdleUpstream,
+		MaxConnsPerHost:        max(cfg.MaxUpstreamConns, 0), // negative: no limit
 		IdleConnTimeout:        90 * time.Second,
 		ExpectContinueTimeout:  1 * time.Second,
 		MaxResponseHeaderBytes: int64(max(cfg.MaxHeaderBytes, 64<<10)),

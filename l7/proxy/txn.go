@@ -2,13 +2,9 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -190,99 +186,4 @@ func (w *responseWriter) finish() {
 	}
 	_ = w.rc.Flush()
 	_ = w.rc.SetWriteDeadline(time.Time{})
-}
-
-// bodyReader wraps a client's request body: it counts bytes, keeps a
-// sliding read deadline of BodyIdleTimeout while the body is being read,
-// and marks its errors with errClientBody so they are not blamed on the
-// mail server. The transport reads it on its own goroutine while the
-// handler's goroutine may log it, hence the atomics.
-type bodyReader struct {
-	rc   io.ReadCloser
-	ctl  *http.ResponseController
-	idle time.Duration
-
-	n       atomic.Int64
-	mu      sync.Mutex
-	failure error
-	done    bool
-	lastSet time.Time
-}
-
-func newBodyReader(rc io.ReadCloser, ctl *http.ResponseController, idle time.Duration) *bodyReader {
-	return &bodyReader{rc: rc, ctl: ctl, idle: idle}
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	if b.idle > 0 {
-		// As for writes, the deadline moves once a quarter of the idle
-		// time has passed, not on every read.
-		b.mu.Lock()
-		if now := time.Now(); !b.done && now.Sub(b.lastSet) >= b.idle/4 {
-			b.lastSet = now
-			_ = b.ctl.SetReadDeadline(now.Add(b.idle))
-		}
-		b.mu.Unlock()
-	}
-	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
-	if err == nil {
-		return n, nil
-	}
-	if err == io.EOF {
-		b.end(true)
-		return n, err
-	}
-	// After a failure the deadline stays: the server discards what is
-	// left of a body before it answers, and must fail at once rather
-	// than wait on a client that stalled.
-	b.end(false)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return n, err
-	}
-	err = fmt.Errorf("%w: %w", errClientBody, err)
-	b.mu.Lock()
-	if b.failure == nil {
-		b.failure = err
-	}
-	b.mu.Unlock()
-	return n, err
-}
-
-// end stops the sliding deadline. With clear, once the body has been read
-// to its end, it also removes the deadline, so that it cannot fire while
-// the request waits for a long poll's answer (Go's HTTP/1 server clears it
-// too when it starts watching for the client going away; an HTTP/2
-// stream's deadline would fire on its own).
-func (b *bodyReader) end(clear bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.done {
-		b.done = true
-		if clear && b.idle > 0 {
-			_ = b.ctl.SetReadDeadline(time.Time{})
-		}
-	}
-}
-
-func (b *bodyReader) Close() error {
-	b.end(false)
-	return b.rc.Close()
-}
-
-func (b *bodyReader) bytes() int64 {
-	if b == nil {
-		return 0
-	}
-	return b.n.Load()
-}
-
-func (b *bodyReader) err() error {
-	if b == nil {
-		return nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.failure
 }

@@ -63,6 +63,27 @@ type Proxy struct {
 	// MaxConns bounds concurrent client connections. Default 0: the
 	// proxy's default (50,000).
 	MaxConns int
+	// MaxConnsPerSource bounds the concurrent client connections of one
+	// source (an IPv4 address, an IPv6 /64) that is not a trusted proxy.
+	// Default 0: the proxy's default (512); -1 (max_conns_per_source: 0
+	// in the file): no limit.
+	MaxConnsPerSource int
+	// HTTP2MaxStreams bounds the concurrent streams of one client HTTP/2
+	// connection. Default 0: the proxy's default (1000).
+	HTTP2MaxStreams int
+	// MaxUpstreamConns bounds the connections to the mail server (per
+	// host). Default 0: MaxConns; -1 (0 in the file): no limit.
+	MaxUpstreamConns int
+	// MinBodyRate is the slowest pace, in bytes per second, a request body
+	// may keep over each BodyRateWindow. Default 0: the proxy's default
+	// (1024); -1 (0 in the file): no minimum.
+	MinBodyRate int
+	// BodyRateWindow is the window of MinBodyRate. Default 0: the proxy's
+	// default (30 s).
+	BodyRateWindow time.Duration
+	// BodyTimeout bounds a whole request body. Default 0: the proxy's
+	// default (15 minutes); negative ("0s" in the file): no deadline.
+	BodyTimeout time.Duration
 	// TrustedProxies are load balancers whose X-Forwarded-For is believed.
 	// Default none.
 	TrustedProxies []netip.Prefix
@@ -168,6 +189,22 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		{"key_file", func(v *yaml.Node, f string) { setStr(&px.KeyFile)(p.absPath(v, f, true)) }},
 		{"plain_http", func(v *yaml.Node, f string) { px.PlainHTTP, _ = p.boolean(v, f) }},
 		{"max_conns", func(v *yaml.Node, f string) { px.MaxConns, _ = p.integer(v, f, 1, 10_000_000) }},
+		{"max_conns_per_source", func(v *yaml.Node, f string) { px.MaxConnsPerSource = p.limit(v, f, 10_000_000) }},
+		{"http2_max_streams", func(v *yaml.Node, f string) { px.HTTP2MaxStreams, _ = p.integer(v, f, 1, 100_000) }},
+		{"max_upstream_conns", func(v *yaml.Node, f string) { px.MaxUpstreamConns = p.limit(v, f, 10_000_000) }},
+		{"min_body_rate", func(v *yaml.Node, f string) { px.MinBodyRate = p.limit(v, f, 1<<30) }},
+		{"body_rate_window", func(v *yaml.Node, f string) { px.BodyRateWindow, _ = p.duration(v, f, time.Second, time.Hour) }},
+		{"body_timeout", func(v *yaml.Node, f string) {
+			switch d, ok := p.duration(v, f, 0, 24*time.Hour); {
+			case !ok:
+			case d == 0:
+				px.BodyTimeout = -1 // "0s": no deadline
+			case d < time.Second:
+				p.addf(deref(v), f, "%s is out of range 1s..24h; write \"0s\" for no deadline", quote(deref(v).Value))
+			default:
+				px.BodyTimeout = d
+			}
+		}},
 		{"trusted_proxies", func(v *yaml.Node, f string) {
 			items, _ := p.list(v, f, "[10.0.0.0/8]")
 			s := seen[netip.Prefix]{}
@@ -395,6 +432,20 @@ func (p *parser) strings(n *yaml.Node, field, example string) []string {
 		}
 	}
 	return out
+}
+
+// limit reads a limit within [0, hi] where 0 turns the limit off: it
+// returns -1 for 0 (the proxy's "no limit"; the Config's 0 is "the proxy's
+// default"), and 0 on a problem.
+func (p *parser) limit(n *yaml.Node, field string, hi int) int {
+	v, ok := p.integer(n, field, 0, hi)
+	switch {
+	case !ok:
+		return 0
+	case v == 0:
+		return -1
+	}
+	return v
 }
 
 // integer reads a whole number within [lo, hi].

@@ -24,6 +24,12 @@ proxy:
   cert_file: /etc/enforcer/tls.crt
   key_file: /etc/enforcer/tls.key
   max_conns: 20000
+  max_conns_per_source: 1000
+  http2_max_streams: 200
+  max_upstream_conns: 0
+  min_body_rate: 2048
+  body_rate_window: 20s
+  body_timeout: 0s
   trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
   redirect_hosts: [outlook.office365.com]
   ews: true
@@ -67,6 +73,8 @@ func TestGatewaySections(t *testing.T) {
 		ProtectUpstream: true, UpstreamAllow: []Entry{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}, {Prefix: netip.MustParsePrefix("10.1.0.0/16"), Comment: "monitoring"}},
 		UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
 		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
+		MaxConnsPerSource: 1000, HTTP2MaxStreams: 200, MaxUpstreamConns: -1,
+		MinBodyRate: 2048, BodyRateWindow: 20 * time.Second, BodyTimeout: -1,
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
 		RedirectHosts:  []string{"outlook.office365.com"},
 		EWS:            true, TrustQueryUser: true,
@@ -140,6 +148,10 @@ func TestGatewayProblems(t *testing.T) {
 		{"client cert without CA", "proxy: {upstream: https://mail, cert_file: /a, key_file: /b, client_cert_mode: require}", "proxy.client_ca_file: required with client_cert_mode: require"},
 		{"client CA with mode off", "proxy: {upstream: https://mail, cert_file: /a, key_file: /b, client_ca_file: /c, client_cert_mode: \"off\"}", "proxy.client_cert_mode: off with client_ca_file set"},
 		{"client CA with plain HTTP", "proxy: {upstream: https://mail, plain_http: true, client_ca_file: /c}", "proxy.client_ca_file: set with plain_http"},
+		{"per-source limit", "proxy: {upstream: https://mail, plain_http: true, max_conns_per_source: -1}", "proxy.max_conns_per_source: -1 is out of range 0..10000000"},
+		{"streams", "proxy: {upstream: https://mail, plain_http: true, http2_max_streams: 0}", "proxy.http2_max_streams: 0 is out of range 1..100000"},
+		{"body rate window", "proxy: {upstream: https://mail, plain_http: true, body_rate_window: 0s}", "proxy.body_rate_window: \"0s\" is out of range 1s..1h"},
+		{"body timeout", "proxy: {upstream: https://mail, plain_http: true, body_timeout: 500ms}", "proxy.body_timeout: \"500ms\" is out of range 1s..24h; write \"0s\" for no deadline"},
 		{"admin not loopback", "admin: {listen: \"0.0.0.0:9741\"}", "admin.listen: \"0.0.0.0:9741\": the admin page"},
 		{"push without token", "devices: {push: {listen: \":8444\", plain_http: true}}", "devices.push.token_file: required with listen"},
 		{"push without cert", "devices: {push: {listen: \":8444\", token_file: /t}}", "devices.push.cert_file: the push API needs a certificate"},

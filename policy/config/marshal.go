@@ -151,6 +151,27 @@ func proxyNode(px Proxy) *yaml.Node {
 		// 0 is "the proxy's default", which the file cannot spell.
 		m.Content = append(m.Content[:20], m.Content[22:]...)
 	}
+	// The limits below: 0 (the proxy's default) is left out; a negative
+	// one (none) is the file's 0.
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"max_conns_per_source", px.MaxConnsPerSource},
+		{"http2_max_streams", px.HTTP2MaxStreams},
+		{"max_upstream_conns", px.MaxUpstreamConns},
+		{"min_body_rate", px.MinBodyRate},
+	} {
+		if l.v != 0 {
+			add(m, l.key, integer(max(l.v, 0)))
+		}
+	}
+	if px.BodyRateWindow != 0 {
+		add(m, "body_rate_window", str(px.BodyRateWindow.String()))
+	}
+	if px.BodyTimeout != 0 {
+		add(m, "body_timeout", str(max(px.BodyTimeout, 0).String()))
+	}
 	if px.Webmail {
 		add(m, "webmail_prefixes", strList(px.WebmailPrefixes))
 	}

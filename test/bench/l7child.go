@@ -91,7 +91,9 @@ func runProxyChild(args []string) error {
 		// a deployment writes it, then thrown away: its cost is counted,
 		// its I/O is not (nginx runs with access_log off).
 		logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-		p, err := proxy.New(proxy.Config{Upstream: *upstream, PlainHTTP: true}, proxy.Deps{Store: store, Logger: logger})
+		// Every client comes from 127.0.0.1, as from a load balancer in
+		// front: no per-source limit (the 10,000 held Pings would pass it).
+		p, err := proxy.New(proxy.Config{Upstream: *upstream, PlainHTTP: true, MaxConnsPerSource: -1}, proxy.Deps{Store: store, Logger: logger})
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/l7/proxy"
 	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/device"
 )
@@ -101,6 +104,38 @@ func TestProxyConfigMapping(t *testing.T) {
 	c := proxyConfig(config.Proxy{Enabled: true, Listen: ":8443", Upstream: "https://mail", PlainHTTP: true, EWS: false, Webmail: true, WebmailPrefixes: []string{"/mail"}})
 	if c.Listen != ":8443" || c.Upstream != "https://mail" || !c.PlainHTTP || c.EWS.Enabled || !c.Webmail.Enabled || c.Webmail.Prefixes[0] != "/mail" {
 		t.Errorf("proxyConfig: %+v", c)
+	}
+}
+
+// TestProxyLimitsMapping: the file's DoS limits reach the proxy; absent
+// they take the proxy's defaults, and 0 turns them off.
+func TestProxyLimitsMapping(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       proxy.Config
+	}{
+		{"defaults", "", proxy.Config{MaxConnsPerSource: proxy.DefaultMaxConnsPerSource, HTTP2MaxStreams: proxy.DefaultHTTP2MaxStreams,
+			MaxUpstreamConns: proxy.DefaultMaxConns, MinBodyRate: proxy.DefaultMinBodyRate,
+			BodyRateWindow: proxy.DefaultBodyRateWindow, BodyTimeout: proxy.DefaultBodyTimeout}},
+		{"set", ", max_conns_per_source: 2000, http2_max_streams: 100, max_upstream_conns: 9000, min_body_rate: 512, body_rate_window: 1m, body_timeout: 1h",
+			proxy.Config{MaxConnsPerSource: 2000, HTTP2MaxStreams: 100, MaxUpstreamConns: 9000, MinBodyRate: 512,
+				BodyRateWindow: time.Minute, BodyTimeout: time.Hour}},
+		{"off", ", max_conns_per_source: 0, max_upstream_conns: 0, min_body_rate: 0, body_timeout: 0s",
+			proxy.Config{MaxConnsPerSource: -1, HTTP2MaxStreams: proxy.DefaultHTTP2MaxStreams, MaxUpstreamConns: -1, MinBodyRate: -1,
+				BodyRateWindow: proxy.DefaultBodyRateWindow, BodyTimeout: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse("enforcer.yaml", []byte("interfaces: [eth0]\nproxy: {upstream: https://mail, plain_http: true"+tc.yaml+"}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := proxyConfig(cfg.Proxy).WithDefaults()
+			got := proxy.Config{MaxConnsPerSource: c.MaxConnsPerSource, HTTP2MaxStreams: c.HTTP2MaxStreams, MaxUpstreamConns: c.MaxUpstreamConns,
+				MinBodyRate: c.MinBodyRate, BodyRateWindow: c.BodyRateWindow, BodyTimeout: c.BodyTimeout}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
