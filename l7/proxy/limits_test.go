@@ -163,7 +163,7 @@ func slowUpload(tb testing.TB, s *served, size int, chunk []byte, interval, limi
 	}
 	defer c.Close()
 	_ = c.SetReadDeadline(time.Now().Add(limit))
-	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: gw\r\nMS-ASProtocolVersion: 14.1\r\nContent-Type: message/rfc822\r\nContent-Length: %d\r\n\r\n", sendMailPath, size)
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: gw\r\nAuthorization: Basic amFuZTp4\r\nMS-ASProtocolVersion: 14.1\r\nContent-Type: message/rfc822\r\nContent-Length: %d\r\n\r\n", sendMailPath, size)
 	stop := make(chan struct{})
 	defer close(stop)
 	start := time.Now()
@@ -214,6 +214,7 @@ func TestMinBodyRate(t *testing.T) {
 	defer close(stop)
 	req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+sendMailPath, pr)
 	req.Header.Set("MS-ASProtocolVersion", "14.1")
+	req.Header.Set("Authorization", "Basic amFuZTp4") // jane:x
 	start := time.Now()
 	done := make(chan struct{})
 	var resp *http.Response
@@ -243,6 +244,7 @@ func TestMinBodyRate(t *testing.T) {
 	for _, h2 := range []bool{false, true} {
 		req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+sendMailPath, bytes.NewReader(big))
 		req.Header.Set("MS-ASProtocolVersion", "14.1")
+		req.Header.Set("Authorization", "Basic amFuZTp4") // jane:x
 		resp, err := tlsClient(t, s.proxy.cfg.CertFile, h2).Do(req)
 		if err != nil {
 			t.Fatalf("h2=%v fast upload: %v", h2, err)
@@ -266,6 +268,7 @@ func TestMinBodyRate(t *testing.T) {
 	}()
 	req, _ = http.NewRequest(http.MethodPost, "https://"+s.addr+sendMailPath, pr)
 	req.Header.Set("MS-ASProtocolVersion", "14.1")
+	req.Header.Set("Authorization", "Basic amFuZTp4") // jane:x
 	resp, err = tlsClient(t, s.proxy.cfg.CertFile, false).Do(req)
 	if err != nil {
 		t.Fatalf("paced upload: %v", err)
@@ -428,7 +431,7 @@ func (h *h2conn) request(tb testing.TB, stream uint32, authority, path string) {
 	var block []byte
 	for _, f := range [][2]string{
 		{":method", "POST"}, {":scheme", "https"}, {":authority", authority}, {":path", path},
-		{"ms-asprotocolversion", "14.1"},
+		{"ms-asprotocolversion", "14.1"}, {"authorization", "Basic amFuZTp4"}, // jane:x
 	} {
 		block = hpackLiteral(block, f[0], f[1])
 	}
@@ -548,6 +551,7 @@ func TestMaxUpstreamConns(t *testing.T) {
 		go func() {
 			req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+syncPath, nil)
 			req.Header.Set("MS-ASProtocolVersion", "14.1")
+			req.Header.Set("Authorization", "Basic amFuZTp4") // jane:x
 			resp, err := c.Do(req)
 			if err == nil {
 				resp.Body.Close()
@@ -605,6 +609,7 @@ func TestBodyLimitsSpareLongPoll(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPost, "https://"+s.addr+strings.Replace(syncPath, "Cmd=Sync", "Cmd=Ping", 1),
 				strings.NewReader("heartbeat"))
 			req.Header.Set("MS-ASProtocolVersion", "14.1")
+			req.Header.Set("Authorization", "Basic amFuZTp4") // jane:x
 			start := time.Now()
 			resp, err := c.Do(req)
 			if err != nil {
@@ -655,7 +660,7 @@ func TestUnreadBodyBounded(t *testing.T) {
 			}
 			defer c.Close()
 			_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
-			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: gw\r\nMS-ASProtocolVersion: 14.1\r\nContent-Length: 100000\r\n\r\n", tc.path)
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: gw\r\nAuthorization: Basic amFuZTp4\r\nMS-ASProtocolVersion: 14.1\r\nContent-Length: 100000\r\n\r\n", tc.path)
 			stop := make(chan struct{})
 			defer close(stop)
 			start := time.Now()
