@@ -108,7 +108,7 @@ enum parse_result {
 	P_L4,        /* ports found, struct pkt filled */
 	P_LATER,     /* a later fragment: carries no ports */
 	P_TINY,      /* a first fragment too short to hold the ports */
-	P_MALFORMED, /* IP or L4 headers broken before the ports */
+	P_MALFORMED, /* IP or L4 headers broken before the ports, or too many VLAN tags */
 };
 
 struct pkt {
@@ -259,6 +259,13 @@ static __always_inline int parse(struct xdp_md *ctx, struct pkt *p)
 		cur = v + 1;
 		off += sizeof(*v);
 	}
+	/* Still tagged after the two tags we parse: the kernel pops 802.1Q and
+	 * 802.1ad tags one at a time and, for priority tags (VID 0) without a
+	 * VLAN device, delivers what is inside (__netif_receive_skb_core), so
+	 * a third tag would hide an IP packet we never judged. We do not know
+	 * the service yet; no gateway needs three tags: malformed, dropped. */
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return P_MALFORMED;
 	if (off > len)
 		return P_PASS;
 	if (proto == bpf_htons(ETH_P_IP))
@@ -428,7 +435,8 @@ int enforcer_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	case P_MALFORMED:
 		/* DROP: TCP/UDP whose headers cannot be followed to the ports
-		 * cannot be judged, and the stack would reject it anyway. */
+		 * cannot be judged, and the stack would reject it anyway; a frame
+		 * with more VLAN tags than we parse cannot be judged either. */
 		count(0, VERDICT_DROP, REASON_MALFORMED, bytes);
 		return XDP_DROP;
 	}
