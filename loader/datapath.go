@@ -37,8 +37,7 @@ type Datapath struct {
 	pinDir string
 	table  ebpf.MapSpec // how to create a source table
 
-	mu         sync.Mutex     // serialises switches: gen and tableStats
-	gen        uint32         // the service tables' generation in force
+	mu         sync.Mutex     // serialises switches
 	tableStats srctable.Stats // of the last table switched in
 	// repin: the pinned maps were of an incompatible (older) layout, so
 	// this datapath runs on fresh maps, pinned in their place by the first
@@ -109,21 +108,10 @@ func Load(opts Options) (*Datapath, error) {
 	d.table.Name = "source_table"
 	var id ebpf.MapID
 	if err := d.objs.SourceTables.Lookup(uint32(0), &id); err == nil && id != 0 {
-		cur, err := ebpf.NewMapFromID(id)
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("open the live source table: %w", err)
+		if cur, err := ebpf.NewMapFromID(id); err == nil {
+			d.table.MaxEntries = cur.MaxEntries()
+			cur.Close()
 		}
-		d.table.MaxEntries = cur.MaxEntries()
-		// The generation in force, so the next Apply writes the other.
-		var hdr srctable.Cell
-		err = cur.Lookup(uint32(srctable.HeaderCell), &hdr)
-		cur.Close()
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("read the live source table's header: %w", err)
-		}
-		d.gen = hdr[0] & 1
 	}
 	if id == 0 {
 		if err := d.SwapSources(emptyTable()); err != nil {

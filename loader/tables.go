@@ -86,7 +86,11 @@ func (d *Datapath) Install(t *srctable.Table, svcs []policy.Service) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	next := d.gen ^ 1
+	live, err := d.liveGeneration()
+	if err != nil {
+		return err
+	}
+	next := live ^ 1
 	// No packet reads generation next: the last switch away from it
 	// returned after a grace period (see swap).
 	if err := d.writeGeneration(next, g); err != nil {
@@ -102,7 +106,36 @@ func (d *Datapath) Install(t *srctable.Table, svcs []policy.Service) error {
 func (d *Datapath) SwapSources(t *srctable.Table) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.swap(t, d.gen)
+	live, err := d.liveGeneration()
+	if err != nil {
+		return err
+	}
+	return d.swap(t, live)
+}
+
+// liveGeneration reads which generation of the service tables the live
+// source table names. It asks the kernel rather than remembering: another
+// handle on the same pins (a daemon restarted, an upgrade) may have
+// switched since.
+func (d *Datapath) liveGeneration() (uint32, error) {
+	var id ebpf.MapID
+	err := d.objs.SourceTables.Lookup(uint32(0), &id)
+	if errors.Is(err, ebpf.ErrKeyNotExist) || err == nil && id == 0 {
+		return 0, nil // none yet: Load installs the first
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the live source table's id: %w", err)
+	}
+	st, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return 0, fmt.Errorf("open the live source table: %w", err)
+	}
+	defer st.Close()
+	var hdr srctable.Cell
+	if err := st.Lookup(uint32(srctable.HeaderCell), &hdr); err != nil {
+		return 0, fmt.Errorf("read the live source table's header: %w", err)
+	}
+	return hdr[0] & 1, nil
 }
 
 // swap switches in t as the table for service generation gen. The outer
@@ -136,7 +169,6 @@ func (d *Datapath) swap(t *srctable.Table, gen uint32) error {
 	if err := d.objs.SourceTables.Update(uint32(0), m, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("switch source table: %w", err)
 	}
-	d.gen = gen
 	d.tableStats = t.Stats()
 	return nil
 }
