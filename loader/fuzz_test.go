@@ -75,7 +75,7 @@ func FuzzDatapathMatchesModel(f *testing.F) {
 		f.Add([]byte{byte(i)}, tc.frame)
 		f.Add([]byte("fixed"), tc.frame)
 	}
-	d := mustLoad(f)
+	d := mustLoadSmall(f) // a policy per seed: small tables switch fast
 	var applied []byte
 	var m *policy.Model
 	f.Fuzz(func(t *testing.T, seed, frame []byte) {
