@@ -10,7 +10,8 @@
  *
  *   cells [0, 32768)      IPv4 direct table: 2^18 u32 entries, top 18 bits
  *   cells [32768, 65536)  IPv6 direct table, likewise
- *   cells [65536, 73728)  class records, 2 per cell (16384 classes)
+ *   cells [65536, 73727)  class records, 2 per cell (16382 classes)
+ *   cell 73727            header (ST_HEADER): the service tables' generation
  *   cells [73728, ...)    nodes (one per cell), then leaves (8 u32 per cell)
  *
  * A direct entry is a class id, or ST_NODE | the cell of a node. A node
