@@ -47,29 +47,34 @@ struct {
 	});
 } source_tables SEC(".maps");
 
-/* (proto index << 16 | destination port) -> service id and flags;
- * proto index 0 is TCP, 1 is UDP. */
+/* The service tables below hold GENERATIONS copies; the live source
+ * table's header names the one in force (see enforcer.h). */
+
+/* gen * PORT_ENTRIES + (proto index << 16 | destination port) -> service
+ * id and flags; proto index 0 is TCP, 1 is UDP. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 2 * 65536);
+	__uint(max_entries, GENERATIONS * PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ports SEC(".maps");
 
-/* Services limited to destination prefixes: (proto, port, daddr) -> id. */
+/* Services limited to destination prefixes: (proto, gen, port, daddr) ->
+ * id; each generation holds at most MAX_DESTS. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, MAX_DESTS);
+	__uint(max_entries, GENERATIONS * MAX_DESTS);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct dest_key);
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } dests SEC(".maps");
 
+/* gen * MAX_SERVICES + service id -> the service's country set. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, MAX_SERVICES);
+	__uint(max_entries, GENERATIONS * MAX_SERVICES);
 	__type(key, __u32);
 	__type(value, struct service);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -108,7 +113,7 @@ enum parse_result {
 	P_L4,        /* ports found, struct pkt filled */
 	P_LATER,     /* a later fragment: carries no ports */
 	P_TINY,      /* a first fragment too short to hold the ports */
-	P_MALFORMED, /* IP or L4 headers broken before the ports */
+	P_MALFORMED, /* IP or L4 headers broken before the ports, or too many VLAN tags */
 };
 
 struct pkt {
@@ -259,6 +264,13 @@ static __always_inline int parse(struct xdp_md *ctx, struct pkt *p)
 		cur = v + 1;
 		off += sizeof(*v);
 	}
+	/* Still tagged after the two tags we parse: the kernel pops 802.1Q and
+	 * 802.1ad tags one at a time and, for priority tags (VID 0) without a
+	 * VLAN device, delivers what is inside (__netif_receive_skb_core), so
+	 * a third tag would hide an IP packet we never judged. We do not know
+	 * the service yet; no gateway needs three tags: malformed, dropped. */
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD))
+		return P_MALFORMED;
 	if (off > len)
 		return P_PASS;
 	if (proto == bpf_htons(ETH_P_IP))
@@ -268,9 +280,20 @@ static __always_inline int parse(struct xdp_md *ctx, struct pkt *p)
 	return P_PASS;
 }
 
-static __always_inline __u32 service_of(struct pkt *p)
+/* generation reads which copy of the service tables goes with the source
+ * table st; read once per packet, so a packet sees one generation. */
+static __always_inline __u32 generation(void *st)
 {
-	__u32 key = (p->proto == IPPROTO_UDP ? 0x10000 : 0) | p->dport;
+	if (!st)
+		return 0;
+	__u32 key = ST_HEADER;
+	struct st_cell *h = bpf_map_lookup_elem(st, &key);
+	return h ? h->w[0] & (GENERATIONS - 1) : 0;
+}
+
+static __always_inline __u32 service_of(struct pkt *p, __u32 gen)
+{
+	__u32 key = gen * PORT_ENTRIES + ((p->proto == IPPROTO_UDP ? 0x10000 : 0) | p->dport);
 	__u32 *v = bpf_map_lookup_elem(&ports, &key);
 	if (!v || !*v)
 		return 0;
@@ -279,6 +302,7 @@ static __always_inline __u32 service_of(struct pkt *p)
 		struct dest_key k = {
 			.prefixlen = 32 + 128,
 			.proto = p->proto,
+			.gen = gen,
 			.port = bpf_htons(p->dport),
 		};
 		if (p->v6) {
@@ -364,11 +388,9 @@ static __always_inline __u32 walk6(void *st, const __u32 *a)
 	return e;
 }
 
-/* source_class finds what the table says about the packet's source. */
-static __always_inline struct st_class *source_class(struct pkt *p)
+/* source_class finds what the table st says about the packet's source. */
+static __always_inline struct st_class *source_class(void *st, struct pkt *p)
 {
-	__u32 zero = 0;
-	void *st = bpf_map_lookup_elem(&source_tables, &zero);
 	if (!st)
 		return 0;
 	__u32 cid;
@@ -428,12 +450,19 @@ int enforcer_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	case P_MALFORMED:
 		/* DROP: TCP/UDP whose headers cannot be followed to the ports
-		 * cannot be judged, and the stack would reject it anyway. */
+		 * cannot be judged, and the stack would reject it anyway; a frame
+		 * with more VLAN tags than we parse cannot be judged either. */
 		count(0, VERDICT_DROP, REASON_MALFORMED, bytes);
 		return XDP_DROP;
 	}
 
-	__u32 svc = service_of(&p);
+	/* The live source table, and with it the generation of the service
+	 * tables: one lookup, so ports, services and sources are judged by one
+	 * configuration even while a reload switches to the next. */
+	__u32 zero = 0;
+	void *st = bpf_map_lookup_elem(&source_tables, &zero);
+	__u32 gen = generation(st);
+	__u32 svc = service_of(&p, gen);
 	if (!svc)
 		return XDP_PASS;
 	if (!p.l4ok) {
@@ -442,7 +471,7 @@ int enforcer_xdp(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 
-	struct st_class *cls = source_class(&p);
+	struct st_class *cls = source_class(st, &p);
 	__u32 country = 0;
 	if (cls) {
 		country = cls->country;
@@ -456,7 +485,8 @@ int enforcer_xdp(struct xdp_md *ctx)
 			return XDP_PASS;
 		}
 	}
-	struct service *s = bpf_map_lookup_elem(&services, &svc);
+	__u32 skey = gen * MAX_SERVICES + svc;
+	struct service *s = bpf_map_lookup_elem(&services, &skey);
 	/* DROP: not allowlisted, and the service admits no countries. */
 	if (!s || !(s->flags & SVC_F_GEOFENCED))
 		return drop(svc, REASON_NOT_IN_SET, country, bytes);

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -36,6 +37,7 @@ type Datapath struct {
 	pinDir string
 	table  ebpf.MapSpec // how to create a source table
 
+	mu         sync.Mutex     // serialises switches
 	tableStats srctable.Stats // of the last table switched in
 	// repin: the pinned maps were of an incompatible (older) layout, so
 	// this datapath runs on fresh maps, pinned in their place by the first
@@ -74,12 +76,25 @@ func Load(opts Options) (*Datapath, error) {
 		// An upgrade that changed the maps' layout. Build a fresh set beside
 		// the pinned one: the old program keeps enforcing with the old maps
 		// until Attach swaps the new program into the pinned link, and only
-		// then do the new maps take the old ones' pins. Counters restart.
+		// then do the new maps take the old ones' pins. The counters carry
+		// over where their layout is unchanged: both programs count into
+		// them meanwhile.
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinNone
 		}
 		d.repin = true
-		err = spec.LoadAndAssign(&d.objs, nil)
+		keep := ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{}}
+		for _, name := range []string{enforcerMapStats, enforcerMapCountryDrops} {
+			m, err := ebpf.LoadPinnedMap(filepath.Join(opts.PinDir, name), nil)
+			if err != nil {
+				continue
+			}
+			defer m.Close()
+			if spec.Maps[name].Compatible(m) == nil {
+				keep.MapReplacements[name] = m
+			}
+		}
+		err = spec.LoadAndAssign(&d.objs, &keep)
 	}
 	if err != nil {
 		var ve *ebpf.VerifierError

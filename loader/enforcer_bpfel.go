@@ -23,7 +23,7 @@ type enforcerDestKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Proto     uint8
-	Pad       uint8
+	Gen       uint8
 	Port      uint16
 	Addr      [16]uint8
 }

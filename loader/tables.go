@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -17,13 +18,18 @@ const (
 	portSvcMask     = 0xff
 	portFDstLimited = 0x100
 	svcFGeofenced   = 0x1
-	portEntries     = 2 * 65536
+	portEntries     = 2 * 65536 // per generation
 	maxServices     = 64
 	countryWords    = 11
+	maxDests        = 4096 // per generation
 )
 
-// Apply programs p into the datapath: the services first, then a freshly
-// compiled source table switched in atomically.
+// Apply programs p into the datapath. Every table a policy decides is
+// built aside and switched in with one update: the service tables
+// (services, ports, destinations) are written into the generation no
+// packet reads, then a new source table naming that generation replaces
+// the live one. A packet is judged wholly by the previous policy or wholly
+// by p; an Apply that fails leaves the previous policy in force, exactly.
 func (d *Datapath) Apply(p *policy.Policy) error {
 	if err := policy.Validate(p); err != nil {
 		return err
@@ -32,13 +38,7 @@ func (d *Datapath) Apply(p *policy.Policy) error {
 	if err != nil {
 		return err
 	}
-	// A service's allowlist lives in the source table: switch the table in
-	// before a new service's port goes live, so it never starts closed to
-	// its allowlisted sources.
-	if err := d.SwapSources(t); err != nil {
-		return err
-	}
-	return d.SetServices(p.Services)
+	return d.Install(t, p.Services)
 }
 
 // Compile builds the source table for p's deny list, allowlists and
@@ -76,10 +76,73 @@ func emptyTable() *srctable.Table {
 	return t
 }
 
+// Install switches the datapath to the source table t and the services
+// svcs in one step (see Apply; t must be compiled for svcs). On error
+// nothing a packet sees has changed.
+func (d *Datapath) Install(t *srctable.Table, svcs []policy.Service) error {
+	g, err := buildServices(svcs)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	live, err := d.liveGeneration()
+	if err != nil {
+		return err
+	}
+	next := live ^ 1
+	// No packet reads generation next: the last switch away from it
+	// returned after a grace period (see swap).
+	if err := d.writeGeneration(next, g); err != nil {
+		return err
+	}
+	return d.swap(t, next)
+}
+
 // SwapSources writes t into a new map and switches the datapath to it with
 // one update: a packet sees the old table or the new one, never a mix, and
-// the old table is freed once no packet uses it.
+// the old table is freed once no packet uses it. The services stay as they
+// are; t must be compiled for them.
 func (d *Datapath) SwapSources(t *srctable.Table) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	live, err := d.liveGeneration()
+	if err != nil {
+		return err
+	}
+	return d.swap(t, live)
+}
+
+// liveGeneration reads which generation of the service tables the live
+// source table names. It asks the kernel rather than remembering: another
+// handle on the same pins (a daemon restarted, an upgrade) may have
+// switched since.
+func (d *Datapath) liveGeneration() (uint32, error) {
+	var id ebpf.MapID
+	err := d.objs.SourceTables.Lookup(uint32(0), &id)
+	if errors.Is(err, ebpf.ErrKeyNotExist) || err == nil && id == 0 {
+		return 0, nil // none yet: Load installs the first
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the live source table's id: %w", err)
+	}
+	st, err := ebpf.NewMapFromID(id)
+	if err != nil {
+		return 0, fmt.Errorf("open the live source table: %w", err)
+	}
+	defer st.Close()
+	var hdr srctable.Cell
+	if err := st.Lookup(uint32(srctable.HeaderCell), &hdr); err != nil {
+		return 0, fmt.Errorf("read the live source table's header: %w", err)
+	}
+	return hdr[0] & 1, nil
+}
+
+// swap switches in t as the table for service generation gen. The outer
+// map's update returns once every program run that could have read the
+// old table is over (the kernel waits for a grace period on map-in-map
+// updates), so the generation left behind is free to rewrite.
+func (d *Datapath) swap(t *srctable.Table, gen uint32) error {
 	if n := uint32(len(t.Cells)); n > d.table.MaxEntries {
 		return fmt.Errorf("source table needs %d cells but holds %d; raise the table capacity: %w", n, d.table.MaxEntries, ErrTableFull)
 	}
@@ -98,6 +161,11 @@ func (d *Datapath) SwapSources(t *srctable.Table) error {
 	if _, err := mem.WriteAt(raw, 0); err != nil {
 		return fmt.Errorf("fill source table: %w", err)
 	}
+	var hdr [4]byte
+	binary.NativeEndian.PutUint32(hdr[:], gen)
+	if _, err := mem.WriteAt(hdr[:], srctable.HeaderCell*srctable.CellWords*4); err != nil {
+		return fmt.Errorf("fill source table header: %w", err)
+	}
 	if err := d.objs.SourceTables.Update(uint32(0), m, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("switch source table: %w", err)
 	}
@@ -111,25 +179,37 @@ func (d *Datapath) TableStats() srctable.Stats { return d.tableStats }
 // ErrTableFull means a compiled source table exceeds the map's capacity.
 var ErrTableFull = errors.New("source table capacity exceeded")
 
-// SetServices programs the protected services: which protocol and port
-// (and destination) belongs to which service, and each service's country
-// set. Entries of services no longer present are removed.
-func (d *Datapath) SetServices(svcs []policy.Service) error {
-	vals := make([]enforcerService, maxServices)
-	ports := make([]uint32, portEntries)
-	dests := map[enforcerDestKey]uint32{}
+// ErrTooManyDestinations means the services' destination-limited entries
+// (protocols x ports x destinations) exceed what one generation holds.
+var ErrTooManyDestinations = errors.New("too many destination entries")
+
+// serviceTables is one generation's content of the service tables.
+type serviceTables struct {
+	services []enforcerService // by service id
+	ports    []uint32          // by portIndex
+	dests    map[enforcerDestKey]uint32
+}
+
+// buildServices lays out svcs as the service tables hold them, generation
+// 0 (the Gen of the destination keys is set when they are written).
+func buildServices(svcs []policy.Service) (*serviceTables, error) {
+	g := &serviceTables{
+		services: make([]enforcerService, maxServices),
+		ports:    make([]uint32, portEntries),
+		dests:    map[enforcerDestKey]uint32{},
+	}
 	for _, s := range svcs {
 		if s.ID == 0 || s.ID >= maxServices {
-			return fmt.Errorf("service %q: id %d out of range 1..%d", s.Name, s.ID, maxServices-1)
+			return nil, fmt.Errorf("service %q: id %d out of range 1..%d", s.Name, s.ID, maxServices-1)
 		}
-		v := &vals[s.ID]
+		v := &g.services[s.ID]
 		if s.Geofenced {
 			v.Flags |= svcFGeofenced
 		}
 		for _, cc := range s.Countries {
 			id, err := srctable.CountryID(cc)
 			if err != nil {
-				return fmt.Errorf("service %q: %w", s.Name, err)
+				return nil, fmt.Errorf("service %q: %w", s.Name, err)
 			}
 			v.Countries[id/64%countryWords] |= 1 << (id % 64)
 		}
@@ -137,35 +217,40 @@ func (d *Datapath) SetServices(svcs []policy.Service) error {
 			for _, port := range s.Ports {
 				i := portIndex(proto, port)
 				if len(s.Destinations) == 0 {
-					ports[i] = ports[i]&^portSvcMask | uint32(s.ID)
+					g.ports[i] = g.ports[i]&^portSvcMask | uint32(s.ID)
 					continue
 				}
-				ports[i] |= portFDstLimited
+				g.ports[i] |= portFDstLimited
 				for _, dst := range s.Destinations {
-					dests[destKey(proto, port, dst)] = uint32(s.ID)
+					g.dests[destKey(proto, port, dst)] = uint32(s.ID)
 				}
 			}
 		}
 	}
-	// Services before ports, so a port never points at a service that is
-	// not yet set up.
-	if _, err := d.objs.Services.BatchUpdate(seq(maxServices), vals, nil); err != nil {
+	if len(g.dests) > maxDests {
+		return nil, fmt.Errorf("%d destination entries (protocols x ports x destinations), the datapath holds %d: %w", len(g.dests), maxDests, ErrTooManyDestinations)
+	}
+	return g, nil
+}
+
+// writeGeneration writes g as generation gen of the service tables,
+// replacing whatever that generation held. No packet reads gen meanwhile;
+// an error leaves it half-written, which the next write clears.
+func (d *Datapath) writeGeneration(gen uint32, g *serviceTables) error {
+	if _, err := d.objs.Services.BatchUpdate(seq(gen*maxServices, maxServices), g.services, nil); err != nil {
 		return fmt.Errorf("write services: %w", err)
 	}
-	for k, v := range dests {
-		if err := d.objs.Dests.Update(k, v, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("write destination %v: %w", k, err)
-		}
-	}
-	if _, err := d.objs.Ports.BatchUpdate(seq(portEntries), ports, nil); err != nil {
+	if _, err := d.objs.Ports.BatchUpdate(seq(gen*portEntries, portEntries), g.ports, nil); err != nil {
 		return fmt.Errorf("write ports: %w", err)
 	}
+	// Clear the generation's destinations first: each generation has
+	// room for maxDests, whatever the other one holds.
 	var stale []enforcerDestKey
 	var k enforcerDestKey
 	var v uint32
 	it := d.objs.Dests.Iterate()
 	for it.Next(&k, &v) {
-		if _, keep := dests[k]; !keep {
+		if uint32(k.Gen) == gen {
 			stale = append(stale, k)
 		}
 	}
@@ -175,6 +260,12 @@ func (d *Datapath) SetServices(svcs []policy.Service) error {
 	for _, k := range stale {
 		if err := d.objs.Dests.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("remove destination: %w", err)
+		}
+	}
+	for k, v := range g.dests {
+		k.Gen = uint8(gen)
+		if err := d.objs.Dests.Update(k, v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write destination %v: %w", k, err)
 		}
 	}
 	return nil
@@ -204,10 +295,11 @@ func destKey(proto policy.Proto, port uint16, p netip.Prefix) enforcerDestKey {
 	}
 }
 
-func seq(n int) []uint32 {
+// seq is the n keys from first on.
+func seq(first uint32, n int) []uint32 {
 	s := make([]uint32, n)
 	for i := range s {
-		s[i] = uint32(i)
+		s[i] = first + uint32(i)
 	}
 	return s
 }

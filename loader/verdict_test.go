@@ -182,6 +182,18 @@ func verdictCases() []verdictCase {
 		{"v4 one vlan tag", with(tcp(cn4, dst, 993), func(p *frames.Packet) { p.VLANs = []uint16{0x8100} }), drop, policy.ReasonNotInSet, 1, "CN"},
 		{"v4 two vlan tags", with(tcp(de4, dst, 993), func(p *frames.Packet) { p.VLANs = []uint16{0x88a8, 0x8100} }), pass, policy.ReasonCountry, 1, ""},
 		{"v6 two vlan tags", with(tcp(cn6, dst6, 993), func(p *frames.Packet) { p.VLANs = []uint16{0x88a8, 0x8100} }), drop, policy.ReasonNotInSet, 1, "CN"},
+		{"v4 three vlan tags", with(tcp(de4, dst, 993), func(p *frames.Packet) { p.VLANs = []uint16{0x88a8, 0x8100, 0x8100} }), drop, policy.ReasonMalformed, 0, ""},
+		{"v4 three priority tags", with(tcp(de4, dst, 993), func(p *frames.Packet) {
+			p.VLANs, p.TCIs = []uint16{0x8100, 0x8100, 0x8100}, []uint16{0, 0, 0}
+		}), drop, policy.ReasonMalformed, 0, ""},
+		{"v4 three vlan tags to an unprotected port", with(tcp(cn4, dst, 25), func(p *frames.Packet) { p.VLANs = []uint16{0x8100, 0x88a8, 0x88a8} }), drop, policy.ReasonMalformed, 0, ""},
+		{"v6 four vlan tags", with(udp(de6, dst6, 443), func(p *frames.Packet) { p.VLANs = []uint16{0x88a8, 0x88a8, 0x8100, 0x8100} }), drop, policy.ReasonMalformed, 0, ""},
+		{"arp behind three vlan tags", func() []byte {
+			a := frames.ARP()
+			tags := []byte{0x81, 0x00, 0, 0, 0x81, 0x00, 0, 0, 0x81, 0x00, 0, 0}
+			return append(append(append([]byte{}, a[:12]...), tags...), a[12:]...)
+		}(), drop, policy.ReasonMalformed, 0, ""},
+		{"v4 two tags then 802.1Q legacy QinQ 0x9100", with(tcp(de4, dst, 993), func(p *frames.Packet) { p.VLANs = []uint16{0x88a8, 0x8100, 0x9100} }), pass, u, 0, ""},
 		{"v4 options 8 bytes", with(tcp(cn4, dst, 993), func(p *frames.Packet) { p.IPOptions = 8 }), drop, policy.ReasonNotInSet, 1, "CN"},
 		{"v4 options 40 bytes", with(tcp(de4, dst, 993), func(p *frames.Packet) { p.IPOptions = 40 }), pass, policy.ReasonCountry, 1, ""},
 		// IPv6.
@@ -275,13 +287,15 @@ func TestTruncation(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		frame []byte
-		vlan  int // bytes of VLAN tags
+		vlan  int  // bytes of the VLAN tags parsed
+		over  bool // more tags than are parsed: malformed however cut
 	}{
-		{"v4 tcp vlan options", with(tcp(de4, a4("10.0.0.1"), 993), func(p *frames.Packet) { p.VLANs = []uint16{0x8100}; p.IPOptions = 12 }), 4},
+		{"v4 tcp vlan options", with(tcp(de4, a4("10.0.0.1"), 993), func(p *frames.Packet) { p.VLANs = []uint16{0x8100}; p.IPOptions = 12 }), 4, false},
 		{"v6 udp two vlans and ext headers", with(udp(de6, a4("2001:db8:1::1"), 443), func(p *frames.Packet) {
 			p.VLANs = []uint16{0x88a8, 0x8100}
 			p.Exts = exts(0, 44, 60)
-		}), 8},
+		}), 8, false},
+		{"v4 tcp three vlans", with(tcp(de4, a4("10.0.0.1"), 993), func(p *frames.Packet) { p.VLANs = []uint16{0x88a8, 0x8100, 0x8100} }), 8, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// BPF_PROG_TEST_RUN needs a whole Ethernet header.
@@ -296,6 +310,11 @@ func TestTruncation(t *testing.T) {
 				case n < 14+tc.vlan:
 					if want.Reason != policy.ReasonUntouched {
 						t.Errorf("cut at %d inside the VLAN tags: %v, want untouched", n, want)
+					}
+				case tc.over:
+					// The third tag's type is read with the second tag.
+					if want != (policy.Verdict{Action: policy.Drop, Reason: policy.ReasonMalformed}) {
+						t.Errorf("cut at %d past the two parsed tags: %v, want malformed drop", n, want)
 					}
 				case n < len(tc.frame):
 					// The IP length fields no longer fit: malformed, no service.

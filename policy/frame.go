@@ -61,6 +61,11 @@ func parseFrame(b []byte) (parseResult, Flow) {
 		et = binary.BigEndian.Uint16(b[off+2:])
 		off += 4
 	}
+	if et == etherType8021Q || et == etherType8021AD {
+		// More tags than the datapath parses: the kernel would strip
+		// priority tags and deliver what is inside.
+		return parseMalformed, f
+	}
 	switch et {
 	case etherTypeIPv4:
 		return parseIPv4(b[off:], &f)

@@ -10,7 +10,8 @@
  *
  *   cells [0, 32768)      IPv4 direct table: 2^18 u32 entries, top 18 bits
  *   cells [32768, 65536)  IPv6 direct table, likewise
- *   cells [65536, 73728)  class records, 2 per cell (16384 classes)
+ *   cells [65536, 73727)  class records, 2 per cell (16382 classes)
+ *   cell 73727            header (ST_HEADER): the service tables' generation
  *   cells [73728, ...)    nodes (one per cell), then leaves (8 u32 per cell)
  *
  * A direct entry is a class id, or ST_NODE | the cell of a node. A node
@@ -21,6 +22,16 @@
  * (country, deny, allow-bitmap) combination, so one walk answers every source
  * question. The whole map is built aside by userspace and switched in with
  * one update of the outer map.
+ *
+ * Generations: the service tables (ports, dests, services) hold two copies,
+ * generation 0 and 1, and the live source table's header says which one
+ * goes with it. A reload writes the other generation in full, then switches
+ * in a source table naming it: services, ports, destinations and the
+ * allowlists that name service ids change for the packets in one step, and
+ * a reload that fails before that step changes nothing a packet sees. The
+ * outer map update returns only after a grace period (the kernel waits for
+ * running programs on map-in-map updates), so the next reload may rewrite
+ * the generation no packet can see any more.
  */
 #ifndef ENFORCER_H
 #define ENFORCER_H
@@ -37,6 +48,9 @@
 #define ST_CLASS_CELLS 8192
 #define ST_CLASSES_PER_CELL 2
 #define ST_FIRST_NODE (ST_CLASS_BASE + ST_CLASS_CELLS)
+/* The last class cell is the table's header, no classes: word 0 is the
+ * generation of the service tables the table goes with (see GENERATIONS). */
+#define ST_HEADER (ST_FIRST_NODE - 1)
 #define ST_NODE 0x80000000u
 /* Default capacity: 2M cells (64 MiB); a full GeoLite2-Country needs about
  * 1.3M. The loader can change it. */
@@ -49,6 +63,8 @@
 #define MAX_COUNTRIES 677 /* 0 = none, 1 + (c0-'A')*26 + (c1-'A') */
 #define COUNTRY_WORDS 11  /* ceil(677 / 64) */
 #define MAX_DESTS 4096    /* destination-prefix-limited service entries */
+#define GENERATIONS 2     /* copies of the service tables: live and being built */
+#define PORT_ENTRIES (2 * 65536) /* (proto index << 16 | port), per generation */
 #define MAX_EXT_HDRS 8    /* IPv6 extension headers parsed before giving up */
 
 /* Port map value: service id in the low byte, flags above. */
@@ -103,9 +119,9 @@ struct service {
 };
 
 struct dest_key {
-	__u32 prefixlen; /* 32 (proto, pad, port) + 128 address bits at most */
+	__u32 prefixlen; /* 32 (proto, gen, port) + 128 address bits at most */
 	__u8 proto;
-	__u8 pad;
+	__u8 gen; /* the generation the entry belongs to */
 	__be16 port;
 	__u8 addr[16]; /* IPv4 as IPv4-mapped IPv6 */
 };

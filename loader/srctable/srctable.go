@@ -32,9 +32,13 @@ const (
 	firstNode      = classBase + classCells
 	nodeFlag       = 0x80000000
 
+	// HeaderCell is the table's header (the last class cell, ST_HEADER):
+	// the loader writes the service tables' generation into its word 0.
+	HeaderCell = firstNode - 1
+
 	// MaxClasses is how many distinct (country, deny, allow) combinations
-	// one table can hold.
-	MaxClasses = classCells * classesPerCell
+	// one table can hold: the class cells but the header.
+	MaxClasses = (classCells - 1) * classesPerCell
 	// MaxServices bounds service ids: allow bitmaps are 64 bits wide and
 	// id 0 means "no service".
 	MaxServices = 64

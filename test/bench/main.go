@@ -21,6 +21,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/mailgate/enforcer/loader"
+	"github.com/mailgate/enforcer/loader/srctable"
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/test/frames"
 	"github.com/mailgate/enforcer/test/geodata"
@@ -149,9 +150,10 @@ func datapath(nsrc, repeat int) ([]Row, error) {
 	// Build and switch, three times each: the median.
 	var builds, swaps []time.Duration
 	var cells int
+	var t *srctable.Table
 	for range 3 {
 		t0 := time.Now()
-		t, err := loader.Compile(pol)
+		t, err = loader.Compile(pol)
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +164,7 @@ func datapath(nsrc, repeat int) ([]Row, error) {
 		builds, swaps = append(builds, t1.Sub(t0)), append(swaps, time.Since(t1))
 		cells = t.Stats().Cells
 	}
-	if err := d.SetServices(pol.Services); err != nil {
+	if err := d.Install(t, pol.Services); err != nil {
 		return nil, err
 	}
 	rows = append(rows,

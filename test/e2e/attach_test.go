@@ -2,14 +2,18 @@ package e2e_test
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/mailgate/enforcer/loader"
+	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/test/netns"
 	"github.com/mailgate/enforcer/test/testenv"
 )
@@ -149,5 +153,81 @@ func TestUpgradeIncompatibleMaps(t *testing.T) {
 	}
 	if _, err := again.Counters(); err != nil {
 		t.Fatalf("counters through the re-pinned maps: %v", err)
+	}
+}
+
+// TestUpgradeKeepsCounters: an upgrade that changes the service tables'
+// layout (as the two-generation tables did) loads fresh tables, but the
+// counters, whose layout did not change, carry over: the old program
+// counts into them until the new one replaces it.
+func TestUpgradeKeepsCounters(t *testing.T) {
+	testenv.RequireRoot(t)
+	t.Parallel()
+	l := mustLab(t)
+	dir := mustPinDir(t)
+	old := mustLoad(t, dir)
+	if err := old.Apply(labPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.attach(old, loader.ModeNative); err != nil {
+		t.Fatal(err)
+	}
+	f := families[0]
+	other := sourceNamed(t, "other-country")
+	if err := l.sendUDP(other.addr(f), netip.AddrPortFrom(f.server, udpProtected), 3); err != nil {
+		t.Fatal(err)
+	}
+	key := loader.CounterKey{Service: udpService, Action: policy.Drop, Reason: policy.ReasonNotInSet}
+	waitFor(t, "the old program counts the drops", func() error {
+		if n := readCounters(t, old).Verdicts[key].Packets; n != 3 {
+			return fmt.Errorf("%d drops counted", n)
+		}
+		return nil
+	})
+	before := readCounters(t, old)
+	old.Close()
+
+	// What an older version would have pinned: a ports map of another size.
+	ports := filepath.Join(dir, "ports")
+	if err := os.Remove(ports); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 2 * 65536})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := legacy.Pin(ports); err != nil {
+		t.Fatal(err)
+	}
+	legacy.Close()
+
+	d := mustLoad(t, dir)
+	if !d.Upgrading() {
+		t.Fatal("Load over incompatible pins: Upgrading() = false")
+	}
+	if diff := cmp.Diff(before, readCounters(t, d)); diff != "" {
+		t.Errorf("counters after the upgrading Load (-before +after):\n%s", diff)
+	}
+	if err := d.Apply(labPolicy()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.attach(d, loader.ModeNative); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.sendUDP(other.addr(f), netip.AddrPortFrom(f.server, udpProtected), 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new program counts on", func() error {
+		if n := readCounters(t, d).Verdicts[key].Packets; n != 5 {
+			return fmt.Errorf("%d drops counted, want 3 from before the upgrade and 2 after", n)
+		}
+		return nil
+	})
+	again := mustLoad(t, dir)
+	if again.Upgrading() {
+		t.Fatal("the next Load still finds incompatible pins")
+	}
+	if n := readCounters(t, again).Verdicts[key].Packets; n != 5 {
+		t.Errorf("the re-pinned counters hold %d drops, want 5", n)
 	}
 }

@@ -17,7 +17,10 @@ type Ext struct {
 
 // Packet describes one frame.
 type Packet struct {
-	VLANs     []uint16 // outer first: 0x8100 or 0x88a8 ethertypes
+	VLANs []uint16 // outer first: 0x8100 or 0x88a8 ethertypes
+	// TCIs are the tags' TCI fields, parallel to VLANs; a tag without one
+	// is VLAN 100. TCI 0 is a priority tag (IEEE 802.1Q sec. 9.6).
+	TCIs      []uint16
 	Src, Dst  netip.Addr
 	Proto     uint8 // 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...
 	SrcPort   uint16
@@ -46,9 +49,13 @@ func (p Packet) Build() []byte {
 	b := make([]byte, 12, 14+4*len(p.VLANs)+len(ip)+len(l4))
 	copy(b[0:6], []byte{0x02, 0, 0, 0, 0, 1})
 	copy(b[6:12], []byte{0x02, 0, 0, 0, 0, 2})
-	for _, v := range p.VLANs {
+	for i, v := range p.VLANs {
+		tci := uint16(100)
+		if i < len(p.TCIs) {
+			tci = p.TCIs[i]
+		}
 		b = binary.BigEndian.AppendUint16(b, v)
-		b = binary.BigEndian.AppendUint16(b, 100) // TCI: VLAN 100
+		b = binary.BigEndian.AppendUint16(b, tci)
 	}
 	et := uint16(0x0800)
 	if p.Src.Is6() {

@@ -345,9 +345,6 @@ func (d *Daemon) Reload() error {
 	if cfg.StateDir != d.cfg.StateDir || cfg.BPFFSDir != d.cfg.BPFFSDir || cfg.Admin.Socket != d.cfg.Admin.Socket || cfg.Metrics.Listen != d.cfg.Metrics.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen {
 		return errors.New("state_dir, bpffs_dir, admin.socket, admin.listen and metrics.listen take effect only on restart; restore them or restart the daemon")
 	}
-	if err := d.gw.reload(cfg, d.cfg); err != nil {
-		return err
-	}
 	geo := loadGeoIP(cfg.GeoIP.Database)
 	if geo.err != nil {
 		if cfg.GeoIP.Required {
@@ -359,10 +356,20 @@ func (d *Daemon) Reload() error {
 			geo = d.geo
 		}
 	}
+	// The datapath first: a failed Apply leaves its tables exactly as they
+	// were, and nothing else has changed yet. The gateway's part can fail
+	// too (it reads the transforms files); then the datapath goes back.
 	old, oldGeo := d.cfg, d.geo
 	d.cfg, d.geo = cfg, geo
 	if err := d.apply(); err != nil {
 		d.cfg, d.geo = old, oldGeo
+		return err
+	}
+	if err := d.gw.reload(cfg, old); err != nil {
+		d.cfg, d.geo = old, oldGeo
+		if rerr := d.apply(); rerr != nil {
+			return fmt.Errorf("%w; restoring the previous datapath policy failed too, it enforces the new one: %v", err, rerr)
+		}
 		return err
 	}
 	attachErr := d.attachAll()
