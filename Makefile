@@ -63,6 +63,7 @@ FUZZ_TARGETS := \
 	./l7/transform/links/:FuzzReadDomainsCSV \
 	./l7/transform/attach/:FuzzDecrypter \
 	./policy/device/:FuzzReadCSV \
+	./policy/csvcell/:FuzzEscape \
 	./geoip/update/:FuzzLoadConfig
 
 fuzz:
