@@ -41,29 +41,29 @@ test: deps check-generated lint
 FUZZ_TARGETS := \
 	./loader/:FuzzDatapathMatchesModel \
 	./policy/:FuzzJudge \
-	./policy/config/:FuzzParse \
+	./cmd/enforcer/config/:FuzzParse \
 	./geoip/:FuzzOpen \
 	./l7/wbxml/:FuzzRoundTrip \
 	./l7/eas/:FuzzParseQuery \
 	./l7/eas/:FuzzUnmarshalBinary \
 	./l7/eas/:FuzzParseAuthorization \
 	./l7/eas/:FuzzFileReferenceKey \
-	./policy/device/:FuzzGlob \
-	./policy/device/:FuzzParseOSVersion \
-	./policy/device/:FuzzDecide \
+	./l7/device/:FuzzGlob \
+	./l7/device/:FuzzParseOSVersion \
+	./l7/device/:FuzzDecide \
 	./l7/proxy/:FuzzHandler \
 	./l7/proxy/:FuzzLogAuthScheme \
 	./l7/proxy/:FuzzUPNFromSAN \
 	./l7/proxy/:FuzzEWSOperation \
-	./policy/devicesync/:FuzzPushAPI \
+	./l7/devicesync/:FuzzPushAPI \
 	./l7/transform/:FuzzWBXML \
 	./l7/transform/links/:FuzzRewrite \
 	./l7/transform/classify/:FuzzClassify \
 	./l7/transform/mime/:FuzzTransform \
 	./l7/transform/links/:FuzzReadDomainsCSV \
 	./l7/transform/attach/:FuzzDecrypter \
-	./policy/device/:FuzzReadCSV \
-	./policy/csvcell/:FuzzEscape \
+	./l7/device/:FuzzReadCSV \
+	./l7/csvcell/:FuzzEscape \
 	./geoip/update/:FuzzLoadConfig
 
 fuzz:

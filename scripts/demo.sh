@@ -126,7 +126,7 @@ openssl rand -hex 32 > "$DIR/push.token"
 chmod 600 "$DIR/push.token"
 go run ./test/demo/geodb "$DIR/GeoLite2-Country.mmdb"
 cat > "$DIR/enforcer.yaml" <<EOF
-# The demo's configuration: see policy/config/REFERENCE.md for every field.
+# The demo's configuration: see cmd/enforcer/config/REFERENCE.md for every field.
 interfaces:
   - name: ext0
 state_dir: $DIR/state

@@ -18,11 +18,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/policy"
-	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/store"
 )
 

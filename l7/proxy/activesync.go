@@ -6,10 +6,10 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // HeaderMSLocation carries the new server of a 451 redirect ([MS-ASHTTP]

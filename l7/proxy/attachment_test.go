@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/wbxml"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Exchange lists file references percent-encoded and reads them back

@@ -5,9 +5,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/wbxml"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // EAS common status codes ([MS-ASCMD] 2.2.2) the gateway answers refused

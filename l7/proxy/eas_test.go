@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/wbxml"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // TestEASDecisions drives one EAS request per policy outcome through the

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Reasons of the EWS user rule; EAS decisions carry the device package's

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // soapOp is an EWS request envelope with one operation.

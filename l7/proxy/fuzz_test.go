@@ -15,8 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // stubUpstream answers every round trip with 200 and records the requests.

@@ -25,9 +25,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/wbxml"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // seen is one request as the fake mail server received it.

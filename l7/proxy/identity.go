@@ -10,9 +10,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/mailgate/enforcer/l7/configfile"
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/configfile"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Reasons of the identity step, which runs before any policy: a request

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

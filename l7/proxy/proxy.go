@@ -14,9 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/tlscert"
 	"github.com/mailgate/enforcer/l7/transform"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Deps are what the proxy needs from the rest of the gateway.

@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/csvcell"
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/csvcell"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // RedirectMapping is one remembered 451 redirect: requests of User (or,

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 func basicReq(tb testing.TB, method, url, user, body string) *http.Request {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 // served is a proxy run by Serve on a loopback listener.

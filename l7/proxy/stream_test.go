@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 // TestStreamingResponse: a response the mail server flushes in parts

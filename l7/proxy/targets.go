@@ -5,8 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Targets is the set of users and devices whose requests get verbose

@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // Email security (package transform) on the responses that carry mail:

@@ -10,12 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/transform/links"
 	"github.com/mailgate/enforcer/l7/wbxml"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 const mailBody = `<p>see <a href="https://intranet.test/x">x</a></p>`

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/configfile"
+	"github.com/mailgate/enforcer/l7/configfile"
 )
 
 // newUpstreamTransport returns the pooled transport to the mail server:

@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/transform"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // txn is what the proxy learns about one request on its way through; the

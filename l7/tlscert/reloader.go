@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/configfile"
+	"github.com/mailgate/enforcer/l7/configfile"
 )
 
 // DefaultCheckInterval is how often a handshake may look at the files

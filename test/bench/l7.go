@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // l7Scale sizes the l7 suite; -short shrinks it for CI's smoke run.

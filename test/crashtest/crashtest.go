@@ -1,5 +1,5 @@
 // Package crashtest kills a writer at a random moment, for the crash-safety
-// tests of the stores (policy/store, policy/devicesync).
+// tests of the stores (policy/store, l7/devicesync).
 //
 // The writer is a test of the same test binary, re-executed as a child
 // with an environment variable that tells it what to write. It reports on

@@ -22,12 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/loader/metrics"
 	"github.com/mailgate/enforcer/loader/srctable"
 	"github.com/mailgate/enforcer/policy"
-	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/store"
 )
 

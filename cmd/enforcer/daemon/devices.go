@@ -15,11 +15,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/csvcell"
+	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/devicesync"
 	"github.com/mailgate/enforcer/l7/eas"
-	"github.com/mailgate/enforcer/policy/config"
-	"github.com/mailgate/enforcer/policy/csvcell"
-	"github.com/mailgate/enforcer/policy/device"
-	"github.com/mailgate/enforcer/policy/devicesync"
 )
 
 // deviceRoutes adds the device, policy and log paths. Read-only paths

@@ -17,13 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/configfile"
+	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/devicesync"
 	"github.com/mailgate/enforcer/l7/proxy"
 	"github.com/mailgate/enforcer/l7/tlscert"
 	"github.com/mailgate/enforcer/l7/transform"
-	"github.com/mailgate/enforcer/policy/config"
-	"github.com/mailgate/enforcer/policy/configfile"
-	"github.com/mailgate/enforcer/policy/device"
-	"github.com/mailgate/enforcer/policy/devicesync"
 )
 
 // DevicesDB is the device store's file in the state directory.

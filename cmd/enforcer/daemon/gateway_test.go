@@ -12,10 +12,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/proxy"
-	"github.com/mailgate/enforcer/policy/config"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 func TestGlob(t *testing.T) {

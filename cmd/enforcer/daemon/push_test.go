@@ -24,8 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/config"
-	"github.com/mailgate/enforcer/policy/devicesync"
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/devicesync"
 )
 
 // lockedBuffer is a log sink safe for the server's goroutines.

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/policy"
-	"github.com/mailgate/enforcer/policy/config"
 	"github.com/mailgate/enforcer/policy/store"
 )
 

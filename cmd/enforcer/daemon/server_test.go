@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/policy/store"
 )
 

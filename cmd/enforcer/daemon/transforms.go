@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/configfile"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
 	"github.com/mailgate/enforcer/l7/transform/classify"
 	"github.com/mailgate/enforcer/l7/transform/links"
-	"github.com/mailgate/enforcer/policy/config"
-	"github.com/mailgate/enforcer/policy/configfile"
 )
 
 // AttachmentKeyFile is the default master secret file in the state

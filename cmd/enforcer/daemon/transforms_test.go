@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/config"
+	"github.com/mailgate/enforcer/cmd/enforcer/config"
 )
 
 // TestBuildTransformsConfigFiles: the files the config file names are

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mailgate/enforcer/policy/configfile"
+	"github.com/mailgate/enforcer/l7/configfile"
 )
 
 // MasterSize is the size of the master secret file in bytes.

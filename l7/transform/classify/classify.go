@@ -21,8 +21,8 @@ import (
 	"text/template"
 	"unicode/utf8"
 
+	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/transform/mime"
-	"github.com/mailgate/enforcer/policy/device"
 )
 
 // ErrInvalidConfig is wrapped by every error of [New], [ParseAction] and

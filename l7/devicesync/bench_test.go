@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 // mustBigDB returns a database of n records, committed in one change,

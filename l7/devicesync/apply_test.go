@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 func TestPersistenceAcrossReopen(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/configfile"
+	"github.com/mailgate/enforcer/l7/configfile"
 )
 
 func TestRead(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 const (

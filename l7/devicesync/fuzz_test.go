@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/device"
+	"github.com/mailgate/enforcer/l7/device"
 )
 
 // FuzzPushAPI feeds arbitrary requests, with a valid token, to the push

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mailgate/enforcer/policy/csvcell"
+	"github.com/mailgate/enforcer/l7/csvcell"
 )
 
 // CSVColumns are the columns of the device record CSV format, named as

@@ -3,7 +3,7 @@ package csvcell_test
 import (
 	"testing"
 
-	"github.com/mailgate/enforcer/policy/csvcell"
+	"github.com/mailgate/enforcer/l7/csvcell"
 )
 
 func TestEscape(t *testing.T) {
