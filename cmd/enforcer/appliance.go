@@ -18,16 +18,15 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/compose"
+	"github.com/mailgate/enforcer/policy/explain"
 	"github.com/mailgate/enforcer/policy/store"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // target is how a command finds the daemon: --config names the file whose
 // admin.socket to use, --socket overrides it.
@@ -61,15 +60,15 @@ func (t target) loadConfig() (*config.Config, error) {
 }
 
 // client finds the daemon: --socket, else admin.socket of the config.
-func (t target) client() (*daemon.Client, error) {
+func (t target) client() (*adminapi.Client, error) {
 	if *t.socket != "" {
-		return daemon.NewClient(*t.socket), nil
+		return adminapi.NewClient(*t.socket), nil
 	}
 	cfg, err := t.loadConfig()
 	if err != nil {
 		return nil, fmt.Errorf("%w (or name the socket with --socket)", err)
 	}
-	return daemon.NewClient(cfg.Admin.Socket), nil
+	return adminapi.NewClient(cfg.Admin.Socket), nil
 }
 
 // do sends one request to the daemon.
@@ -87,54 +86,6 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-var runDaemonCommand = &command{
-	name:  "run",
-	short: "run the daemon (systemd runs this)",
-	usage: "[--config FILE] [--check]",
-	long: `Load or re-use the pinned XDP datapath, apply the configuration, the runtime
-changes in the state directory and the GeoIP database, attach to the
-configured interfaces, and serve the admin socket and the metrics. SIGHUP or
-'enforcer reload' re-reads the configuration and the database without an
-enforcement gap. On exit the pinned program keeps enforcing; 'enforcer
-detach' removes it.`,
-	examples: []example{
-		{"Validate the configuration and exit", "enforcer run --check --config /etc/enforcer/enforcer.yaml"},
-		{"Run in the foreground", "enforcer run"},
-	},
-	flags: func(fs *pflag.FlagSet) runFunc {
-		cfg := fs.String("config", config.DefaultPath, "the configuration `FILE`")
-		check := fs.Bool("check", false, "validate the configuration, print a summary, and exit")
-		return func(ctx context.Context, e *env, args []string) error {
-			if len(args) > 0 {
-				return fmt.Errorf("run: unexpected argument %q", args[0])
-			}
-			if *check {
-				c, err := daemon.LoadConfig(ctx, *cfg)
-				if err != nil {
-					return err
-				}
-				// Warnings, not errors: the operator may mean it (a lab, a
-				// mail server that serves no mail on that port).
-				for _, w := range c.UpstreamWarnings(ctx, daemon.LookupHost) {
-					fmt.Fprintf(e.stderr, "enforcer: warning: %s\n", w)
-				}
-				n, derived := 0, ""
-				for _, s := range c.Services {
-					if s.Enabled && s.Protected() {
-						n++
-					}
-					if s.Derived != "" {
-						derived += fmt.Sprintf(", %s derived from %s: tcp %d to %v", s.Name, s.Derived, s.Ports[0], s.Destinations)
-					}
-				}
-				fmt.Fprintf(e.stdout, "%s: ok (%d enforced services, %d interfaces, %d deny entries%s)\n", *cfg, n, len(c.Interfaces), len(c.Deny), derived)
-				return nil
-			}
-			return daemon.Run(ctx, daemon.Options{ConfigPath: *cfg, Version: version, Log: e.stderr})
-		}
-	},
-}
-
 var reloadCommand = &command{
 	name:  "reload",
 	short: "re-read the configuration and GeoIP database in the running daemon",
@@ -145,7 +96,7 @@ stays in force and the error is printed.`,
 	flags: func(fs *pflag.FlagSet) runFunc {
 		t := targetFlags(fs)
 		return func(ctx context.Context, e *env, args []string) error {
-			if err := t.do(ctx, http.MethodPost, daemon.PathReload, nil, nil, nil); err != nil {
+			if err := t.do(ctx, http.MethodPost, adminapi.PathReload, nil, nil, nil); err != nil {
 				return fmt.Errorf("reload: %w", err)
 			}
 			fmt.Fprintln(e.stdout, "reloaded")
@@ -168,7 +119,7 @@ daemon first. The state directory (runtime changes) is kept.`,
 			if err != nil {
 				return fmt.Errorf("detach: %w", err)
 			}
-			if err := t.do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, nil); err == nil {
+			if err := t.do(ctx, http.MethodGet, adminapi.PathStatus, nil, nil, nil); err == nil {
 				return errors.New("detach: the daemon is running; stop it first (systemctl stop enforcer), or it would run without its datapath")
 			}
 			pinDir := cfg.BPFFSDir
@@ -212,8 +163,8 @@ func listCommand(name, short, what, item, path string, needService bool, example
 					if needService && *svc == "" {
 						return fmt.Errorf("%s %s: --service is required; see 'enforcer service list'", name, op)
 					}
-					var res daemon.ChangeResult
-					err := t.do(ctx, method, path, nil, daemon.ListChange{Service: *svc, Items: args, Comment: *comment}, &res)
+					var res adminapi.ChangeResult
+					err := t.do(ctx, method, path, nil, adminapi.ListChange{Service: *svc, Items: args, Comment: *comment}, &res)
 					if err != nil {
 						return fmt.Errorf("%s %s: %w", name, op, err)
 					}
@@ -258,7 +209,7 @@ func listCommand(name, short, what, item, path string, needService bool, example
 					fmt.Fprintln(e.stdout, strings.Join(cs, " "))
 					return nil
 				}
-				var es []daemon.Entry
+				var es []adminapi.Entry
 				if err := json.Unmarshal(out, &es); err != nil {
 					return err
 				}
@@ -287,17 +238,17 @@ func listCommand(name, short, what, item, path string, needService bool, example
 	}
 }
 
-var allowCommand = listCommand("allow", "manage a service's CIDR allowlist", "CIDR", "203.0.113.0/28", daemon.PathAllow, true, []example{
+var allowCommand = listCommand("allow", "manage a service's CIDR allowlist", "CIDR", "203.0.113.0/28", adminapi.PathAllow, true, []example{
 	{"Let the mobile gateway reach ActiveSync", "enforcer allow add 203.0.113.0/28 --service activesync --comment 'MEG cluster'"},
 	{"Show the allowlist", "enforcer allow list --service activesync"},
 })
 
-var denyCommand = listCommand("deny", "manage the deny list (applies to every protected service)", "CIDR", "198.51.100.66", daemon.PathDeny, false, []example{
+var denyCommand = listCommand("deny", "manage the deny list (applies to every protected service)", "CIDR", "198.51.100.66", adminapi.PathDeny, false, []example{
 	{"Block a host", "enforcer deny add 198.51.100.66 --comment 'password spraying'"},
 	{"Unblock it", "enforcer deny remove 198.51.100.66/32"},
 })
 
-var countryCommand = withSub(listCommand("country", "manage a geofenced service's allowed countries", "country code", "AT", daemon.PathCountry, true, []example{
+var countryCommand = withSub(listCommand("country", "manage a geofenced service's allowed countries", "country code", "AT", adminapi.PathCountry, true, []example{
 	{"Admit Austria to IMAP", "enforcer country add AT --service imap"},
 	{"Show IMAP's countries", "enforcer country list --service imap"},
 	{"Follow the config file's countries again", "enforcer country reset --service imap"},
@@ -328,8 +279,8 @@ config file's. Saved before the command returns, in force within a second.`,
 			if *svc == "" {
 				return errors.New("country reset: --service is required; see 'enforcer service list'")
 			}
-			var res daemon.ChangeResult
-			if err := t.do(ctx, http.MethodPost, daemon.PathCountryReset, nil, daemon.ListChange{Service: *svc}, &res); err != nil {
+			var res adminapi.ChangeResult
+			if err := t.do(ctx, http.MethodPost, adminapi.PathCountryReset, nil, adminapi.ListChange{Service: *svc}, &res); err != nil {
 				return fmt.Errorf("country reset: %w", err)
 			}
 			fmt.Fprintf(e.stdout, "dropped %d runtime country changes of %s (state revision %d)\n", res.Changed, *svc, res.Revision)
@@ -353,8 +304,8 @@ var serviceCommand = &command{
 				t := targetFlags(fs)
 				asJSON := fs.Bool("json", false, "print JSON")
 				return func(ctx context.Context, e *env, args []string) error {
-					var vs []daemon.ServiceView
-					if err := t.do(ctx, http.MethodGet, daemon.PathServices, nil, nil, &vs); err != nil {
+					var vs []adminapi.ServiceView
+					if err := t.do(ctx, http.MethodGet, adminapi.PathServices, nil, nil, &vs); err != nil {
 						return fmt.Errorf("service list: %w", err)
 					}
 					if *asJSON {
@@ -380,8 +331,8 @@ var serviceCommand = &command{
 					if len(args) != 1 {
 						return errors.New("service show: give one service name; see 'enforcer service list'")
 					}
-					var v daemon.ServiceView
-					if err := t.do(ctx, http.MethodGet, daemon.PathServices+"/"+url.PathEscape(args[0]), nil, nil, &v); err != nil {
+					var v adminapi.ServiceView
+					if err := t.do(ctx, http.MethodGet, adminapi.PathServices+"/"+url.PathEscape(args[0]), nil, nil, &v); err != nil {
 						return fmt.Errorf("service show: %w", err)
 					}
 					if *asJSON {
@@ -413,7 +364,7 @@ var serviceCommand = &command{
 }
 
 // runtimeChanges counts what the CLI changed on top of the file.
-func runtimeChanges(v daemon.ServiceView) int {
+func runtimeChanges(v adminapi.ServiceView) int {
 	n := len(v.CountriesAdded) + len(v.CountriesRemoved)
 	for _, a := range v.Allow {
 		if a.Source != "config" {
@@ -423,7 +374,7 @@ func runtimeChanges(v daemon.ServiceView) int {
 	return n
 }
 
-func ports(v daemon.ServiceView) string {
+func ports(v adminapi.ServiceView) string {
 	var ps []string
 	for _, p := range v.Protocols {
 		for _, n := range v.Ports {
@@ -440,8 +391,8 @@ var statusCommand = &command{
 		t := targetFlags(fs)
 		asJSON := fs.Bool("json", false, "print JSON")
 		return func(ctx context.Context, e *env, args []string) error {
-			var s daemon.Status
-			if err := t.do(ctx, http.MethodGet, daemon.PathStatus, nil, nil, &s); err != nil {
+			var s adminapi.Status
+			if err := t.do(ctx, http.MethodGet, adminapi.PathStatus, nil, nil, &s); err != nil {
 				return fmt.Errorf("status: %w", err)
 			}
 			if *asJSON {
@@ -519,12 +470,12 @@ var statsCommand = &command{
 		asJSON := fs.Bool("json", false, "print JSON")
 		return func(ctx context.Context, e *env, args []string) error {
 			for {
-				var s daemon.Stats
-				if err := t.do(ctx, http.MethodGet, daemon.PathStats, nil, nil, &s); err != nil {
+				var s adminapi.Stats
+				if err := t.do(ctx, http.MethodGet, adminapi.PathStats, nil, nil, &s); err != nil {
 					return fmt.Errorf("stats: %w", err)
 				}
 				if *svc != "" {
-					var rows []daemon.StatsRow
+					var rows []adminapi.StatsRow
 					for _, r := range s.Rows {
 						if r.Service == *svc {
 							rows = append(rows, r)
@@ -593,13 +544,13 @@ and --db itself.`,
 			if len(args) != 1 {
 				return errors.New("check: give one IP address, e.g. enforcer check 192.0.2.7 --service imap")
 			}
-			var res daemon.CheckResult
+			var res adminapi.CheckResult
 			var err error
 			if *offline {
-				res, err = checkOffline(*t.config, *db, args[0], *svc, *port, *proto)
+				res, err = checkOffline(*t.config, *db, explain.Query{IP: args[0], Service: *svc, Port: *port, Proto: *proto})
 			} else {
 				q := url.Values{"ip": {args[0]}, "service": {*svc}, "port": {*port}, "proto": {*proto}}
-				err = t.do(ctx, http.MethodGet, daemon.PathCheck, q, nil, &res)
+				err = t.do(ctx, http.MethodGet, adminapi.PathCheck, q, nil, &res)
 			}
 			if err != nil {
 				return fmt.Errorf("check: %w", err)
@@ -617,71 +568,68 @@ and --db itself.`,
 	},
 }
 
-// checkOffline composes the policy as the daemon would, without one.
-func checkOffline(cfgPath, dbPath, ip, svc, port, proto string) (daemon.CheckResult, error) {
-	cfg, err := daemon.LoadConfig(context.Background(), cfgPath)
+// checkOffline composes the policy as the daemon would, without one, and
+// explains the verdict.
+func checkOffline(cfgPath, dbPath string, q explain.Query) (explain.Result, error) {
+	cfg, err := config.LoadDerived(context.Background(), cfgPath)
 	if err != nil {
-		return daemon.CheckResult{}, err
+		return explain.Result{}, err
 	}
 	if dbPath == "" {
 		dbPath = cfg.GeoIP.Database
 	}
 	db, err := geoip.Open(dbPath)
 	if err != nil {
-		return daemon.CheckResult{}, fmt.Errorf("%w; name a database with --db", err)
+		return explain.Result{}, fmt.Errorf("%w; name a database with --db", err)
 	}
 	defer db.Close()
-	pol, model, err := offlinePolicy(cfg, db)
+	res, err := offlinePolicy(cfg, db)
 	if err != nil {
-		return daemon.CheckResult{}, err
+		return explain.Result{}, err
 	}
-	return daemon.Check(pol, model, ip, svc, port, proto)
+	return explain.Check(res.Policy, res.Model, q)
 }
 
 // offlinePolicy is the policy the daemon would enforce for cfg and db,
 // with the state directory's runtime changes when it can be read (a
-// running daemon holds it: then they are left out, with a warning).
-func offlinePolicy(cfg *config.Config, db *geoip.DB) (*policy.Policy, *policy.Model, error) {
-	nets, err := db.CountryTable()
-	if err != nil {
-		return nil, nil, err
+// running daemon holds it: then they are left out, with a warning). It
+// only reads: the service ids compose assigns are not stored.
+func offlinePolicy(cfg *config.Config, db *geoip.DB) (compose.Result, error) {
+	in := cfg.PolicyInput()
+	var err error
+	if in.Networks, err = db.CountryTable(); err != nil {
+		return compose.Result{}, err
 	}
-	var state store.State
-	ids := map[string]uint8{}
 	// Read the state only where it exists: looking must not create it.
 	if _, err := os.Stat(filepath.Join(cfg.StateDir, "state.db")); err != nil {
 		// no runtime changes yet
 	} else if st, err := store.Open(cfg.StateDir, store.WithLockTimeout(100*time.Millisecond)); err == nil {
-		state, err = st.Snapshot()
+		in.State, err = st.Snapshot()
 		st.Close()
 		if err != nil {
-			return nil, nil, err
+			return compose.Result{}, err
 		}
-		ids = state.ServiceIDs
 	} else {
 		fmt.Fprintf(os.Stderr, "enforcer: runtime changes not included: %v\n", err)
 	}
-	if ids, err = config.AssignIDs(ids, cfg.IDNames()); err != nil {
-		return nil, nil, err
-	}
-	return daemon.Compose(cfg, state, ids, nets)
+	return compose.Compose(in)
 }
 
 // admittingServices lists, per address, the services of the configuration
 // at cfgPath whose verdict for it is pass.
 func admittingServices(cfgPath string, db *geoip.DB, ips []netip.Addr) ([][]string, error) {
-	cfg, err := daemon.LoadConfig(context.Background(), cfgPath)
+	cfg, err := config.LoadDerived(context.Background(), cfgPath)
 	if err != nil {
 		return nil, err
 	}
-	pol, model, err := offlinePolicy(cfg, db)
+	res, err := offlinePolicy(cfg, db)
 	if err != nil {
 		return nil, err
 	}
 	out := make([][]string, len(ips))
 	for i, ip := range ips {
-		for _, s := range pol.Services {
-			r, err := daemon.Check(pol, model, ip.String(), s.Name, "", "")
+		for _, s := range res.Policy.Services {
+			r, err := explain.Check(res.Policy, res.Model, explain.Query{IP: ip.String(), Service: s.Name})
 			if err != nil {
 				return nil, err
 			}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 )
 
 // The device commands: what the gateway knows of devices, and the
@@ -60,8 +60,8 @@ a secret. Each look-up is logged (with the key id, never the key).`,
 			if len(args) != 1 || *user == "" {
 				return errors.New("device key: give one device id and --user")
 			}
-			var k daemon.AttachmentKey
-			if err := t.do(ctx, http.MethodGet, daemon.PathAttachmentKey, url.Values{"device_id": {args[0]}, "user": {*user}}, nil, &k); err != nil {
+			var k adminapi.AttachmentKey
+			if err := t.do(ctx, http.MethodGet, adminapi.PathAttachmentKey, url.Values{"device_id": {args[0]}, "user": {*user}}, nil, &k); err != nil {
 				return fmt.Errorf("device key: %w", err)
 			}
 			if *asJSON {
@@ -99,8 +99,8 @@ any value that contains it.`,
 					q.Set(k, v)
 				}
 			}
-			var vs []daemon.DeviceView
-			if err := t.do(ctx, http.MethodGet, daemon.PathDevices, q, nil, &vs); err != nil {
+			var vs []adminapi.DeviceView
+			if err := t.do(ctx, http.MethodGet, adminapi.PathDevices, q, nil, &vs); err != nil {
 				return fmt.Errorf("device list: %w", err)
 			}
 			if *asJSON {
@@ -137,7 +137,7 @@ var deviceShowCommand = &command{
 			if len(args) != 1 {
 				return errors.New("device show: give one device id; see 'enforcer device list'")
 			}
-			var v daemon.DeviceView
+			var v adminapi.DeviceView
 			if err := t.do(ctx, http.MethodGet, devicePath(args[0]), nil, nil, &v); err != nil {
 				return fmt.Errorf("device show: %w", err)
 			}
@@ -151,10 +151,10 @@ var deviceShowCommand = &command{
 }
 
 func devicePath(id string) string {
-	return strings.Replace(daemon.PathDevice, "{id}", url.PathEscape(id), 1)
+	return strings.Replace(adminapi.PathDevice, "{id}", url.PathEscape(id), 1)
 }
 
-func printDevice(w io.Writer, v daemon.DeviceView) {
+func printDevice(w io.Writer, v adminapi.DeviceView) {
 	fmt.Fprintf(w, "device %s\n  user: %s\n", v.DeviceID, dash(v.User))
 	d := v.Decision
 	fmt.Fprintf(w, "  decision: %s (%s", d.Action, d.Reason)
@@ -193,9 +193,9 @@ func overrideCommand(name, override, short string) *command {
 					return fmt.Errorf("device %s: give at least one device id", name)
 				}
 				for _, id := range args {
-					var v daemon.DeviceView
-					path := strings.Replace(daemon.PathOverride, "{id}", url.PathEscape(id), 1)
-					if err := t.do(ctx, http.MethodPost, path, nil, daemon.OverrideChange{Override: override}, &v); err != nil {
+					var v adminapi.DeviceView
+					path := strings.Replace(adminapi.PathOverride, "{id}", url.PathEscape(id), 1)
+					if err := t.do(ctx, http.MethodPost, path, nil, adminapi.OverrideChange{Override: override}, &v); err != nil {
 						return fmt.Errorf("device %s %s: %w", name, id, err)
 					}
 					fmt.Fprintf(e.stdout, "%s: override %s, decision %s (%s)\n", v.DeviceID, v.Override, v.Decision.Action, v.Decision.Reason)
@@ -232,7 +232,7 @@ reported as FILE:LINE: column: what is wrong, and nothing changes.`,
 			if err != nil {
 				return fmt.Errorf("device import: %w", err)
 			}
-			out, err := c.Raw(ctx, http.MethodPost, daemon.PathImport, url.Values{"name": {name}}, in, "text/csv")
+			out, err := c.Raw(ctx, http.MethodPost, adminapi.PathImport, url.Values{"name": {name}}, in, "text/csv")
 			if err != nil {
 				return fmt.Errorf("device import: %w", err)
 			}
@@ -261,7 +261,7 @@ var deviceExportCommand = &command{
 			if err != nil {
 				return fmt.Errorf("device export: %w", err)
 			}
-			out, err := c.Raw(ctx, http.MethodGet, strings.Replace(daemon.PathExport, "{name}", what+".csv", 1), nil, nil, "text/csv")
+			out, err := c.Raw(ctx, http.MethodGet, strings.Replace(adminapi.PathExport, "{name}", what+".csv", 1), nil, nil, "text/csv")
 			if err != nil {
 				return fmt.Errorf("device export: %w", err)
 			}
@@ -287,8 +287,8 @@ var policyCommand = &command{
 				t := targetFlags(fs)
 				asJSON := fs.Bool("json", false, "print JSON")
 				return func(ctx context.Context, e *env, args []string) error {
-					var v daemon.PolicyView
-					if err := t.do(ctx, http.MethodGet, daemon.PathPolicy, nil, nil, &v); err != nil {
+					var v adminapi.PolicyView
+					if err := t.do(ctx, http.MethodGet, adminapi.PathPolicy, nil, nil, &v); err != nil {
 						return fmt.Errorf("policy show: %w", err)
 					}
 					if *asJSON {
@@ -342,11 +342,11 @@ var policyCommand = &command{
 						}
 					}
 					var v struct {
-						Identity  map[string]string   `json:"identity"`
-						HasRecord bool                `json:"has_record"`
-						Decision  daemon.DecisionView `json:"decision"`
+						Identity  map[string]string     `json:"identity"`
+						HasRecord bool                  `json:"has_record"`
+						Decision  adminapi.DecisionView `json:"decision"`
 					}
-					if err := t.do(ctx, http.MethodGet, daemon.PathPolicyCheck, vals, nil, &v); err != nil {
+					if err := t.do(ctx, http.MethodGet, adminapi.PathPolicyCheck, vals, nil, &v); err != nil {
 						return fmt.Errorf("policy check: %w", err)
 					}
 					if *asJSON {
@@ -398,7 +398,7 @@ from the file; verbose targets stay).`,
 					if len(args) != 1 {
 						return errors.New("log level: give one of debug, info, warn, error")
 					}
-					return logChange(ctx, e, t, &daemon.LogChange{Level: args[0]}, false)
+					return logChange(ctx, e, t, &adminapi.LogChange{Level: args[0]}, false)
 				}
 			},
 		},
@@ -418,7 +418,7 @@ from the file; verbose targets stay).`,
 					if len(*users)+len(*devices) == 0 && !*clear {
 						return errors.New("log verbose: give --user or --device (or --clear)")
 					}
-					ch := daemon.LogChange{Clear: *clear}
+					ch := adminapi.LogChange{Clear: *clear}
 					if *off {
 						ch.RemoveUsers, ch.RemoveDevices = *users, *devices
 					} else {
@@ -431,8 +431,8 @@ from the file; verbose targets stay).`,
 	},
 }
 
-func logChange(ctx context.Context, e *env, t target, ch *daemon.LogChange, asJSON bool) error {
-	var s daemon.LogSettings
+func logChange(ctx context.Context, e *env, t target, ch *adminapi.LogChange, asJSON bool) error {
+	var s adminapi.LogSettings
 	method := http.MethodGet
 	if ch != nil {
 		method = http.MethodPut
@@ -441,7 +441,7 @@ func logChange(ctx context.Context, e *env, t target, ch *daemon.LogChange, asJS
 	if ch != nil {
 		body = ch
 	}
-	if err := t.do(ctx, method, daemon.PathLog, nil, body, &s); err != nil {
+	if err := t.do(ctx, method, adminapi.PathLog, nil, body, &s); err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
 	if asJSON {

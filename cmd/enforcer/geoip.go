@@ -16,7 +16,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/geoip/update"
 )
@@ -260,12 +260,12 @@ func geoipUpdate(ctx context.Context, e *env, o updateOptions) error {
 // file); a daemon that refuses the new database keeps the one it has, and
 // the run fails so that cron reports it.
 func reloadAfterUpdate(ctx context.Context, t target, log *slog.Logger) error {
-	err := t.do(ctx, http.MethodPost, daemon.PathReload, nil, nil, nil)
+	err := t.do(ctx, http.MethodPost, adminapi.PathReload, nil, nil, nil)
 	switch {
 	case err == nil:
 		log.Info("the enforcer daemon reloaded")
 		return nil
-	case errors.Is(err, daemon.ErrNotRunning):
+	case errors.Is(err, adminapi.ErrNotRunning):
 		log.Info("no enforcer daemon running: nothing to reload", "detail", err)
 		return nil
 	}

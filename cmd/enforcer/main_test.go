@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/geoip/geoiptest"
 )
 
@@ -245,7 +245,7 @@ func TestGeoIPUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != daemon.PathReload {
+		if r.Method != http.MethodPost || r.URL.Path != adminapi.PathReload {
 			http.NotFound(w, r)
 			return
 		}

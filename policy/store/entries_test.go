@@ -311,7 +311,6 @@ func TestServiceNameInvalid(t *testing.T) {
 				"RemoveCountries":  func() error { _, err := s.RemoveCountries(tc.service, []string{"DE"}); return err },
 				"CountryOverrides": func() error { _, _, err := s.CountryOverrides(tc.service); return err },
 				"SetServiceIDs":    func() error { return s.SetServiceIDs(map[string]uint8{tc.service: 1}) },
-				"AssignServiceIDs": func() error { _, err := s.AssignServiceIDs([]string{"imap", tc.service}); return err },
 			}
 			for name, call := range calls {
 				t.Run(name, func(t *testing.T) {

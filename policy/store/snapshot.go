@@ -67,7 +67,7 @@ func (s *Store) Snapshot() (State, error) {
 // ApplyCountries(config, overrides), and the deny list gains the stored
 // deny entries. Prefixes already in the config are not repeated. Stored
 // entries for names p has no service for are left out (see Orphans).
-// Service ids are not touched: take them from AssignServiceIDs. p itself is
+// Service ids are not touched: policy/compose assigns them. p itself is
 // not modified.
 func (st State) Apply(p policy.Policy) policy.Policy {
 	out := p

@@ -25,7 +25,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/geoip/geoiptest"
 	"github.com/mailgate/enforcer/test/testenv"
 )
@@ -258,14 +258,14 @@ services:
 
 // start runs `enforcer run` from bin inside the server namespace and waits
 // until it answers on its admin socket with the interface attached.
-func (a *appliance) start(t *testing.T, bin string) daemon.Status {
+func (a *appliance) start(t *testing.T, bin string) adminapi.Status {
 	t.Helper()
 	return a.startVia(t, []string{"nsenter", "--net=" + a.lab.server.Path()}, bin)
 }
 
 // startVia is start with the daemon run under via (the command that puts
 // it in the server namespace).
-func (a *appliance) startVia(t *testing.T, via []string, bin string) daemon.Status {
+func (a *appliance) startVia(t *testing.T, via []string, bin string) adminapi.Status {
 	t.Helper()
 	if a.proc != nil {
 		t.Fatal("start: the daemon is already running")
@@ -378,9 +378,9 @@ func (a *appliance) cliJSON(t *testing.T, v any, args ...string) {
 }
 
 // status asks the daemon through `enforcer status --json`.
-func (a *appliance) status(t *testing.T) (daemon.Status, error) {
+func (a *appliance) status(t *testing.T) (adminapi.Status, error) {
 	t.Helper()
-	var st daemon.Status
+	var st adminapi.Status
 	r := a.cli(t, "status", "--json")
 	if r.err != nil {
 		return st, fmt.Errorf("%v: %s", r.err, strings.TrimSpace(r.stderr))
@@ -388,7 +388,7 @@ func (a *appliance) status(t *testing.T) (daemon.Status, error) {
 	return st, json.Unmarshal([]byte(r.stdout), &st)
 }
 
-func (a *appliance) mustStatus(t *testing.T) daemon.Status {
+func (a *appliance) mustStatus(t *testing.T) adminapi.Status {
 	t.Helper()
 	st, err := a.status(t)
 	if err != nil {
@@ -403,7 +403,7 @@ type statKey struct{ service, verdict, reason string }
 // stats reads the datapath counters through `enforcer stats --json`.
 func (a *appliance) stats(t *testing.T) map[statKey]uint64 {
 	t.Helper()
-	var s daemon.Stats
+	var s adminapi.Stats
 	a.cliJSON(t, &s, "stats")
 	m := map[statKey]uint64{}
 	for _, r := range s.Rows {
@@ -539,7 +539,7 @@ func TestApplianceVerdicts(t *testing.T) {
 		t.Run("check", func(t *testing.T) {
 			for _, f := range families {
 				for _, s := range sources {
-					var res daemon.CheckResult
+					var res adminapi.CheckResult
 					a.cliJSON(t, &res, "check", s.addr(f).String(), "--service", "imap")
 					if res.Verdict != s.action.String() || res.Reason != s.reason.String() || res.Service != "imap" {
 						t.Errorf("check %v (%s): %s/%s on %q (%s), want %v/%v on imap", s.addr(f), s.name, res.Verdict, res.Reason, res.Service, res.Rule, s.action, s.reason)
@@ -627,7 +627,7 @@ func TestApplianceVerdicts(t *testing.T) {
 			t.Errorf("after the restart: state revision %d, program %d; want revision %d and a new program (was %d)", after.Revision, after.Program.ID, before.Revision, before.Program.ID)
 		}
 
-		var allow, deny []daemon.Entry
+		var allow, deny []adminapi.Entry
 		a.cliJSON(t, &allow, "allow", "list", "--service", "imap")
 		a.cliJSON(t, &deny, "deny", "list")
 		var countries []string
@@ -649,7 +649,7 @@ func TestApplianceVerdicts(t *testing.T) {
 			src             netip.Addr
 			verdict, reason string
 		}{{noCountry, "pass", "allowlist"}, {brazil, "pass", "country"}, {germany, "drop", "deny"}} {
-			var res daemon.CheckResult
+			var res adminapi.CheckResult
 			a.cliJSON(t, &res, "check", c.src.String(), "--service", "imap")
 			if res.Verdict != c.verdict || res.Reason != c.reason {
 				t.Errorf("check %v after the restart: %s/%s (%s), want %s/%s", c.src, res.Verdict, res.Reason, res.Rule, c.verdict, c.reason)
@@ -666,8 +666,8 @@ func TestApplianceVerdicts(t *testing.T) {
 	})
 }
 
-func hasEntry(es []daemon.Entry, cidr, source, comment string) bool {
-	return slices.ContainsFunc(es, func(e daemon.Entry) bool {
+func hasEntry(es []adminapi.Entry, cidr, source, comment string) bool {
+	return slices.ContainsFunc(es, func(e adminapi.Entry) bool {
 		return e.CIDR == cidr && e.Source == source && e.Comment == comment
 	})
 }

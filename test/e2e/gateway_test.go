@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/l7/wbxml"
 	"github.com/mailgate/enforcer/test/netns"
 	"github.com/mailgate/enforcer/test/testenv"
@@ -261,7 +261,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 	t.Run("unknown device is blocked and discovered", func(t *testing.T) {
 		// managed_only: a device without a record is not managed: 145.
 		expect(t, de, "NEWPHONE", "ann@example.com", http.StatusOK, "145")
-		var v daemon.DeviceView
+		var v adminapi.DeviceView
 		a.cliJSON(t, &v, "device", "show", "NEWPHONE")
 		if v.HasRecord || !v.Seen || v.User != "ann@example.com" || v.DeviceType != "iPhone" || v.SourceIP != de.String() || v.Decision.Reason != "general.unmanaged" {
 			t.Errorf("device show NEWPHONE: %+v", v)
@@ -300,7 +300,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 		if !strings.Contains(csv, "GOODPHONE") || !strings.Contains(csv, "ROOTEDPHONE") {
 			t.Errorf("device export lacks a device:\n%s", csv)
 		}
-		var pv daemon.PolicyView
+		var pv adminapi.PolicyView
 		a.cliJSON(t, &pv, "policy", "show")
 		if pv.Source != "config" || pv.Revision != "e2e" || pv.Records != 2 {
 			t.Errorf("policy show: %+v", pv)
@@ -312,7 +312,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 		}
 		l.push(t, http.MethodPut, "/v1/transforms", map[string]any{
 			"links": map[string]any{"mode": "all", "http_scheme": "mibrowser", "https_scheme": "mibrowsers"}})
-		var pv daemon.PolicyView
+		var pv adminapi.PolicyView
 		a.cliJSON(t, &pv, "policy", "show")
 		if pv.TransformsSource != "device-management" || !strings.Contains(pv.Transforms, "mibrowsers") {
 			t.Errorf("policy show after the push: %q from %q", pv.Transforms, pv.TransformsSource)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/policy/store"
 	"github.com/mailgate/enforcer/test/netns"
 	"github.com/mailgate/enforcer/test/testenv"
@@ -60,9 +60,9 @@ func TestApplianceCountryChanges(t *testing.T) {
 	a.start(t, a.bin)
 	de := sourceNamed(t, "allowed-country").v4
 	imap := netip.AddrPortFrom(families[0].server, tcpProtected)
-	show := func(t *testing.T) daemon.ServiceView {
+	show := func(t *testing.T) adminapi.ServiceView {
 		t.Helper()
-		var v daemon.ServiceView
+		var v adminapi.ServiceView
 		a.cliJSON(t, &v, "service", "show", "imap")
 		return v
 	}
@@ -88,7 +88,7 @@ func TestApplianceCountryChanges(t *testing.T) {
 		if out := a.mustCLI(t, "service", "show", "imap"); !strings.Contains(out, "added at run time: KP") {
 			t.Errorf("service show imap:\n%s", out)
 		}
-		var list []daemon.ServiceView
+		var list []adminapi.ServiceView
 		a.cliJSON(t, &list, "service", "list")
 		if out := a.mustCLI(t, "service", "list"); !regexp.MustCompile(`(?m)^imap .* file +1$`).MatchString(out) {
 			t.Errorf("service list, want imap with 1 runtime change:\n%s", out)
@@ -187,7 +187,7 @@ func TestApplianceReloadAndLinks(t *testing.T) {
 		if len(st.Interfaces) != 1 {
 			t.Errorf("configured interfaces %+v, want %s alone", st.Interfaces, serverIface)
 		}
-		got := map[string]daemon.LinkStatus{}
+		got := map[string]adminapi.LinkStatus{}
 		for _, ls := range st.Links {
 			got[ls.Interface] = ls
 		}

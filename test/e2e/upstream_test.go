@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/daemon"
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/test/netns"
 	"github.com/mailgate/enforcer/test/testenv"
 )
@@ -141,7 +141,7 @@ func TestUpstreamBypassDropped(t *testing.T) {
 	})
 
 	t.Run("explained by service show and check", func(t *testing.T) {
-		var v daemon.ServiceView
+		var v adminapi.ServiceView
 		a.cliJSON(t, &v, "service", "show", upstreamService)
 		if v.Derived != "proxy.upstream" || v.Geofenced || len(v.Ports) != 1 || v.Ports[0] != mailPort ||
 			len(v.Destinations) != 1 || v.Destinations[0] != mailAddr.String()+"/32" || len(v.Allow) != 1 {
@@ -151,7 +151,7 @@ func TestUpstreamBypassDropped(t *testing.T) {
 		if !strings.Contains(out, "derived from proxy.upstream") {
 			t.Errorf("service show upstream:\n%s\nwant it to say where it comes from", out)
 		}
-		var c daemon.CheckResult
+		var c adminapi.CheckResult
 		a.cliJSON(t, &c, "check", de.String(), "--service", upstreamService)
 		if c.Verdict != "drop" || c.Service != upstreamService || !strings.Contains(c.Rule, "admits only its allowlist") {
 			t.Errorf("check %v --service upstream: %+v", de, c)

@@ -5,8 +5,8 @@
 // with file:line:col, the field and what to do, all at once (up to
 // MaxProblems), as an *Error.
 //
-// A Config converts into the datapath's policy.Policy with (*Config).Policy;
-// the caller keeps service ids stable across reloads with AssignIDs.
+// A Config converts into the input of policy/compose, which makes the
+// datapath's policy.Policy, with (*Config).PolicyInput.
 //
 // REFERENCE.md in this directory is the operator's field reference; keep it
 // in step with the doc comments here.
@@ -281,19 +281,6 @@ func (c *Config) Service(name string) *Service {
 		}
 	}
 	return nil
-}
-
-// IDNames returns the names of the services that need a datapath id: every
-// protected service, enabled or not, so that disabling and re-enabling a
-// service keeps its id (and its counters). Pass them to AssignIDs.
-func (c *Config) IDNames() []string {
-	var names []string
-	for _, s := range c.Services {
-		if s.Protected() {
-			names = append(names, s.Name)
-		}
-	}
-	return names
 }
 
 //go:embed enforcer.example.yaml

@@ -45,10 +45,7 @@ func TestDefaults(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmpOpts); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
-	p, err := got.Policy(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, got)
 	if len(p.Services) != 0 || len(p.Deny) != 0 {
 		t.Errorf("a config without services protects nothing, got %+v", p)
 	}
@@ -153,8 +150,12 @@ services:
 	if c.Service("pop3") == nil || c.Service("nope") != nil {
 		t.Error("Service lookup")
 	}
-	if diff := cmp.Diff([]string{"imap", "pop3", "activesync", "webmail", "admin", "quic-mail"}, c.IDNames()); diff != "" {
-		t.Errorf("IDNames (-want +got):\n%s", diff)
+	var names []string
+	for _, s := range c.PolicyInput().Services {
+		names = append(names, s.Name)
+	}
+	if diff := cmp.Diff([]string{"imap", "pop3", "activesync", "webmail", "admin", "quic-mail"}, names); diff != "" {
+		t.Errorf("services with a datapath id (-want +got):\n%s", diff)
 	}
 }
 
@@ -202,14 +203,7 @@ func TestExample(t *testing.T) {
 		t.Fatal("Example() differs from enforcer.example.yaml")
 	}
 	c := mustParse(t, string(Example()))
-	ids, err := AssignIDs(nil, c.IDNames())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := c.Policy(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustPolicy(t, c)
 	var names []string
 	for _, s := range p.Services {
 		names = append(names, s.Name)

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/compose"
 )
 
 // FuzzParse: Parse never panics, fails only with an *Error whose problems
@@ -41,15 +42,11 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		ids, err := AssignIDs(nil, c.IDNames())
-		if err != nil {
-			t.Fatalf("accepted config has no ids: %v", err)
-		}
-		p, err := c.Policy(ids)
+		r, err := compose.Compose(c.PolicyInput())
 		if err != nil {
 			t.Fatalf("accepted config does not convert: %v", err)
 		}
-		if err := policy.Validate(p); err != nil {
+		if err := policy.Validate(r.Policy); err != nil {
 			t.Fatalf("accepted config fails policy.Validate: %v", err)
 		}
 		out, err := c.Marshal()

@@ -1,109 +1,37 @@
 package config
 
 import (
-	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 
-	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/compose"
 )
 
-// Policy converts c into the datapath's model: the deny list and every
-// enabled service but smtp, each with its id from ids (a name→id map kept
-// stable across reloads, see AssignIDs). Networks (the country table) are
-// left for the caller to fill from the GeoIP database. The result passes
-// policy.Validate.
-func (c *Config) Policy(ids map[string]uint8) (*policy.Policy, error) {
-	p := &policy.Policy{Deny: prefixes(c.Deny)}
+// PolicyInput is what the datapath's policy is made from in c: the deny
+// list and every protected service (enabled or not, so that a disabled
+// service keeps its datapath id and counters; smtp is never filtered and
+// is left out), in file order, with the derived services. The caller adds
+// the state store's snapshot and the GeoIP country table and calls
+// compose.Compose, which assigns the service ids. The result shares no
+// slices with c.
+func (c *Config) PolicyInput() compose.Input {
+	in := compose.Input{Deny: prefixes(c.Deny)}
 	for _, s := range c.Services {
-		if !s.Enabled || !s.Protected() {
+		if !s.Protected() {
 			continue
 		}
-		id, ok := ids[s.Name]
-		if !ok {
-			return nil, fmt.Errorf("service %q has no datapath id; assign ids with AssignIDs(existing, cfg.IDNames())", s.Name)
-		}
-		ps := policy.Service{
-			ID:           id,
+		in.Services = append(in.Services, compose.Service{
 			Name:         s.Name,
 			Protocols:    slices.Clone(s.Protocols),
 			Ports:        slices.Clone(s.Ports),
 			Destinations: slices.Clone(s.Destinations),
-			Countries:    slices.Clone(s.Countries),
 			Allow:        prefixes(s.Allow),
+			Countries:    slices.Clone(s.Countries),
 			Geofenced:    s.Geofence,
-		}
-		p.Services = append(p.Services, ps)
+			Disabled:     !s.Enabled,
+		})
 	}
-	if err := policy.Validate(p); err != nil {
-		return nil, fmt.Errorf("config to policy: %w", err)
-	}
-	return p, nil
-}
-
-// AssignIDs returns the datapath service ids to keep after a (re)load:
-// the ids of existing (the map the caller persisted last time) with an id
-// for every name in names. A name keeps the id it had, so that its counters
-// stay with it across restarts and config edits. A new name gets the lowest
-// id in 1..policy.MaxServiceID that no existing name holds; only when none
-// is left does it take the lowest id of a retired name (in existing, not in
-// names), whose entry is dropped: from then on its counters are credited
-// to the new name. The result includes the retired names that keep their
-// ids; persist it whole. Policy ignores names it has no service for.
-//
-// It is the pure form of policy/store's (*Store).AssignServiceIDs, with
-// the same rules, for callers without a store (enforcer check --config).
-// It fails when existing holds an id out of range or one id twice, on an
-// empty name, and when names holds more than policy.MaxServiceID names.
-func AssignIDs(existing map[string]uint8, names []string) (map[string]uint8, error) {
-	holder := map[uint8]string{}
-	for name, id := range existing {
-		if id == 0 || id > policy.MaxServiceID {
-			return nil, fmt.Errorf("service %q: stored id %d out of range 1..%d", name, id, policy.MaxServiceID)
-		}
-		if other, dup := holder[id]; dup {
-			return nil, fmt.Errorf("services %q and %q: both stored with id %d", min(name, other), max(name, other), id)
-		}
-		holder[id] = name
-	}
-	want := map[string]bool{}
-	for _, name := range names {
-		if name == "" {
-			return nil, fmt.Errorf("service with an empty name")
-		}
-		want[name] = true
-	}
-	if len(want) > policy.MaxServiceID {
-		return nil, fmt.Errorf("%d services are more than the datapath's %d service ids", len(want), policy.MaxServiceID)
-	}
-	out := maps.Clone(existing)
-	if out == nil {
-		out = map[string]uint8{}
-	}
-	for _, name := range names {
-		if _, ok := out[name]; ok {
-			continue
-		}
-		id := lowestID(holder, func(string) bool { return false })
-		if id == 0 {
-			id = lowestID(holder, func(n string) bool { return !want[n] })
-			delete(out, holder[id])
-		}
-		out[name], holder[id] = id, name
-	}
-	return out, nil
-}
-
-// lowestID returns the lowest id nobody holds or whose holder is
-// reclaimable, 0 if none. len(want) <= MaxServiceID guarantees one.
-func lowestID(holder map[uint8]string, reclaimable func(string) bool) uint8 {
-	for id := uint8(1); id <= policy.MaxServiceID; id++ {
-		if name, held := holder[id]; !held || reclaimable(name) {
-			return id
-		}
-	}
-	return 0
+	return in
 }
 
 // prefixes of a list of entries.

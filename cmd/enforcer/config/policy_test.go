@@ -2,7 +2,6 @@ package config
 
 import (
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,7 +9,18 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/compose"
 )
+
+// mustPolicy is the policy c makes without runtime changes.
+func mustPolicy(t *testing.T, c *Config) *policy.Policy {
+	t.Helper()
+	r, err := compose.Compose(c.PolicyInput())
+	if err != nil {
+		t.Fatalf("compose: %v", err)
+	}
+	return r.Policy
+}
 
 func TestPolicy(t *testing.T) {
 	c := mustParse(t, `
@@ -30,11 +40,25 @@ services:
     ports: [443]
     destinations: [203.0.113.80/32]
 `)
-	ids := map[string]uint8{"imap": 7, "admin": 1, "web": 2, "pop3": 3}
-	got, err := c.Policy(ids)
+	in := c.PolicyInput()
+	// Every protected service gets an id, the disabled pop3 too; smtp is
+	// never filtered and has none.
+	var names []string
+	for _, s := range in.Services {
+		names = append(names, s.Name)
+		if s.Disabled != (s.Name == "pop3") {
+			t.Errorf("service %s: Disabled = %v", s.Name, s.Disabled)
+		}
+	}
+	if diff := cmp.Diff([]string{"imap", "admin", "pop3", "web"}, names); diff != "" {
+		t.Errorf("services of the policy input (-want +got):\n%s", diff)
+	}
+	in.State.ServiceIDs = map[string]uint8{"imap": 7, "admin": 1, "web": 2, "pop3": 3}
+	r, err := compose.Compose(in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := r.Policy
 	office := []netip.Prefix{pfx("198.51.100.0/24")}
 	want := &policy.Policy{
 		Deny: []netip.Prefix{pfx("192.0.2.66/32"), pfx("2001:db8:bad::/48")},
@@ -50,13 +74,9 @@ services:
 	// The policy owns its slices.
 	got.Services[0].Ports[0] = 1
 	if c.Services[0].Ports[0] != 143 {
-		t.Error("Policy shares slices with the Config")
+		t.Error("the policy shares slices with the Config")
 	}
-
-	m, err := policy.NewModel(got)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := r.Model
 	src := netip.MustParseAddr("198.51.100.7")
 	for _, tc := range []struct {
 		port uint16
@@ -71,85 +91,6 @@ services:
 		}
 	}
 
-	delete(ids, "web")
-	if _, err := c.Policy(ids); err == nil || !strings.Contains(err.Error(), `service "web" has no datapath id`) {
-		t.Errorf("missing id: got %v", err)
-	}
-	ids["web"] = 7
-	if _, err := c.Policy(ids); err == nil || !strings.Contains(err.Error(), "already used") {
-		t.Errorf("duplicate id: got %v", err)
-	}
-}
-
-func TestAssignIDs(t *testing.T) {
-	many := func(n int) []string {
-		var names []string
-		for i := range n {
-			names = append(names, "s"+string(rune('a'+i/26))+string(rune('a'+i%26)))
-		}
-		return names
-	}
-	for _, tc := range []struct {
-		name     string
-		existing map[string]uint8
-		names    []string
-		want     map[string]uint8
-		err      string
-	}{
-		{name: "fresh", names: []string{"imap", "pop3", "admin"},
-			want: map[string]uint8{"imap": 1, "pop3": 2, "admin": 3}},
-		{name: "kept, new names below retired ones", existing: map[string]uint8{"imap": 2, "old": 1, "pop3": 5},
-			names: []string{"new1", "pop3", "imap", "new2", "new3"},
-			want:  map[string]uint8{"old": 1, "imap": 2, "pop3": 5, "new1": 3, "new2": 4, "new3": 6}},
-		{name: "repeated names", names: []string{"a", "a"}, want: map[string]uint8{"a": 1}},
-		{name: "63 fit", names: many(63), want: func() map[string]uint8 {
-			m := map[string]uint8{}
-			for i, n := range many(63) {
-				m[n] = uint8(i + 1)
-			}
-			return m
-		}()},
-		{name: "retired ids reclaimed lowest first when none is free",
-			existing: func() map[string]uint8 {
-				m := map[string]uint8{}
-				for i, n := range many(63) {
-					m[n] = uint8(i + 1)
-				}
-				return m
-			}(),
-			names: append(slices.Delete(many(63), 4, 6), "x", "y"),
-			want: func() map[string]uint8 {
-				m := map[string]uint8{}
-				for i, n := range many(63) {
-					m[n] = uint8(i + 1)
-				}
-				delete(m, many(63)[4])
-				delete(m, many(63)[5])
-				m["x"], m["y"] = 5, 6
-				return m
-			}()},
-		{name: "64 do not", names: many(64), err: "64 services are more than the datapath's 63 service ids"},
-		{name: "stored id out of range", existing: map[string]uint8{"x": 64}, err: `service "x": stored id 64 out of range 1..63`},
-		{name: "stored id zero", existing: map[string]uint8{"x": 0}, err: `service "x": stored id 0 out of range 1..63`},
-		{name: "stored id twice", existing: map[string]uint8{"x": 3, "y": 3}, err: `services "x" and "y": both stored with id 3`},
-		{name: "empty name", names: []string{""}, err: "service with an empty name"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := AssignIDs(tc.existing, tc.names)
-			if tc.err != "" {
-				if err == nil || err.Error() != tc.err {
-					t.Fatalf("got %v, want error %q", err, tc.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
 }
 
 // TestTooManyServices: the 64th service that needs an id is refused at
@@ -172,11 +113,7 @@ func TestTooManyServices(t *testing.T) {
 		b.WriteString("  - {name: s" + strconv.Itoa(i) + ", ports: [" + strconv.Itoa(1000+i) + "]}\n")
 	}
 	c := mustParse(t, b.String())
-	ids, err := AssignIDs(nil, c.IDNames())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Policy(ids); err != nil {
+	if _, err := compose.Compose(c.PolicyInput()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -87,14 +87,7 @@ func TestDeriveUpstream(t *testing.T) {
 			if diff := cmp.Diff(want, *got, cmpOpts); diff != "" {
 				t.Errorf("derived service (-want +got):\n%s", diff)
 			}
-			ids, err := AssignIDs(nil, c.IDNames())
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := c.Policy(ids)
-			if err != nil {
-				t.Fatalf("Policy: %v", err)
-			}
+			p := mustPolicy(t, c)
 			var ps *policy.Service
 			for i := range p.Services {
 				if p.Services[i].Name == ServiceUpstream {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -22,12 +22,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sys/unix"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/geoip"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/loader/metrics"
 	"github.com/mailgate/enforcer/loader/srctable"
 	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/compose"
 	"github.com/mailgate/enforcer/policy/store"
 )
 
@@ -55,7 +57,7 @@ type Daemon struct {
 	dp     *loader.Datapath
 	geo    geoState
 	now    applied
-	ifaces []InterfaceStatus
+	ifaces []adminapi.InterfaceStatus
 
 	pinWarning string // why the pins die with the daemon; "" if they do not
 }
@@ -79,7 +81,7 @@ type applied struct {
 // Run runs the daemon until ctx ends. The XDP program and its pinned maps
 // stay behind when it returns: enforcement goes on without the daemon.
 func Run(ctx context.Context, opts Options) error {
-	cfg, err := LoadConfig(ctx, opts.ConfigPath)
+	cfg, err := config.LoadDerived(ctx, opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -162,34 +164,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 }
 
-// LoadConfig reads the configuration file at path and adds the services
-// derived from it: proxy.protect_upstream's (config.DeriveUpstream), with
-// the upstream's host name resolved now.
-func LoadConfig(ctx context.Context, path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.DeriveUpstream(ctx, LookupHost); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-// lookupTimeout bounds the resolution of proxy.upstream's host name.
-const lookupTimeout = 10 * time.Second
-
-// LookupHost resolves a host name with the system resolver.
-func LookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
-	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
-	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-}
-
 // warnUpstream logs every way clients can reach the mail server around
 // the proxy under cfg.
 func (d *Daemon) warnUpstream(ctx context.Context, cfg *config.Config) {
-	for _, w := range cfg.UpstreamWarnings(ctx, LookupHost) {
+	for _, w := range cfg.UpstreamWarnings(ctx, config.LookupHost) {
 		d.log.Warn("the mail server is reachable around the proxy", "problem", w)
 	}
 }
@@ -218,71 +196,39 @@ func loadGeoIP(path string) geoState {
 	return g
 }
 
-// Compose is the policy in force, with its reference model: the config
-// file with the state store's changes on top, and the GeoIP country table.
-func Compose(cfg *config.Config, st store.State, ids map[string]uint8, networks []policy.Network) (*policy.Policy, *policy.Model, error) {
-	p, err := compose(cfg, st, ids, networks)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := policy.NewModel(p)
-	return p, m, err
-}
-
-func compose(cfg *config.Config, st store.State, ids map[string]uint8, networks []policy.Network) (*policy.Policy, error) {
-	p, err := cfg.Policy(ids)
-	if err != nil {
-		return nil, err
-	}
-	*p = st.Apply(*p)
-	p.Networks = networks
-	return p, nil
-}
-
-// apply makes the datapath enforce config + state + GeoIP. The caller
+// apply makes the datapath enforce config + state + GeoIP, as composed by
+// policy/compose, and persists the service ids it assigned. The caller
 // holds d.mu (or is Run before serving).
 func (d *Daemon) apply() error {
-	existing, err := d.st.ServiceIDs()
-	if err != nil {
-		return err
-	}
-	ids, err := config.AssignIDs(existing, d.cfg.IDNames())
-	if err != nil {
-		return err
-	}
-	if !mapsEqual(ids, existing) {
-		if err := d.st.SetServiceIDs(ids); err != nil {
-			return err
-		}
-	}
 	state, err := d.st.Snapshot()
 	if err != nil {
 		return err
 	}
-	pol, model, err := Compose(d.cfg, state, ids, d.geo.networks)
+	in := d.cfg.PolicyInput()
+	in.State, in.Networks = state, d.geo.networks
+	res, err := compose.Compose(in)
 	if err != nil {
 		return err
 	}
+	if !maps.Equal(res.IDs, state.ServiceIDs) {
+		if err := d.st.SetServiceIDs(res.IDs); err != nil {
+			return err
+		}
+		// Storing the ids made a new revision: report that one.
+		if state.Revision, err = d.st.Revision(); err != nil {
+			return err
+		}
+		state.ServiceIDs = res.IDs
+	}
+	pol := res.Policy
 	t0 := time.Now()
 	if err := d.dp.Apply(pol); err != nil {
 		return err
 	}
-	d.now = applied{pol: pol, model: model, ids: ids, state: state, table: d.dp.TableStats()}
+	d.now = applied{pol: pol, model: res.Model, ids: res.IDs, state: state, table: d.dp.TableStats()}
 	d.log.Info("policy applied", "revision", state.Revision, "services", len(pol.Services),
 		"deny", len(pol.Deny), "country_networks", len(pol.Networks), "table_cells", d.now.table.Cells, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
-}
-
-func mapsEqual(a, b map[string]uint8) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // attachError is an interface that could not be attached: the rest of
@@ -311,7 +257,7 @@ func (d *Daemon) attachAll() error {
 	d.ifaces = nil
 	var errs []error
 	for _, ifc := range d.cfg.Interfaces {
-		st := InterfaceStatus{Name: ifc.Name}
+		st := adminapi.InterfaceStatus{Name: ifc.Name}
 		mode, err := loader.ParseMode(string(ifc.XDPMode))
 		if err == nil {
 			mode, err = d.dp.Attach(ifc.Name, mode)
@@ -336,7 +282,7 @@ func (d *Daemon) attachAll() error {
 // with no enforcement gap: a new table is switched in atomically. On any
 // error the previous configuration stays in force.
 func (d *Daemon) Reload() error {
-	cfg, err := LoadConfig(context.Background(), d.opts.ConfigPath)
+	cfg, err := config.LoadDerived(context.Background(), d.opts.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -407,11 +353,11 @@ func (d *Daemon) serveAdmin() (io.Closer, error) {
 func (d *Daemon) serveAdminPage() (io.Closer, error) {
 	mux := http.NewServeMux()
 	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
-	get(PathStatus, d.status)
-	get(PathStats, d.stats)
-	get(PathServices, d.services)
+	get(adminapi.PathStatus, d.status)
+	get(adminapi.PathStats, d.stats)
+	get(adminapi.PathServices, d.services)
 	d.deviceRoutes(get, nil)
-	mux.HandleFunc("GET "+PathExport, d.exportHandler)
+	mux.HandleFunc("GET "+adminapi.PathExport, d.exportHandler)
 	mux.HandleFunc("GET /{$}", d.indexPage)
 	l, err := net.Listen("tcp", d.cfg.Admin.Listen)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/l7/csvcell"
 	"github.com/mailgate/enforcer/l7/device"
@@ -25,19 +26,19 @@ import (
 // deviceRoutes adds the device, policy and log paths. Read-only paths
 // go to both muxes; changes only to the unix socket's.
 func (d *Daemon) deviceRoutes(get func(string, func(*http.Request) (any, error)), mux *http.ServeMux) {
-	get(PathDevices, d.listDevices)
-	get(PathDevice, d.showDevice)
-	get(PathPolicy, d.showPolicy)
-	get(PathPolicyCheck, d.checkPolicy)
-	get(PathLog, d.logSettings)
-	get(PathL7, d.l7Status)
+	get(adminapi.PathDevices, d.listDevices)
+	get(adminapi.PathDevice, d.showDevice)
+	get(adminapi.PathPolicy, d.showPolicy)
+	get(adminapi.PathPolicyCheck, d.checkPolicy)
+	get(adminapi.PathLog, d.logSettings)
+	get(adminapi.PathL7, d.l7Status)
 	if mux == nil {
 		return
 	}
-	mux.HandleFunc("POST "+PathOverride, d.handle(d.setOverride))
-	mux.HandleFunc("POST "+PathImport, d.handle(d.importDevices))
-	mux.HandleFunc("PUT "+PathLog, d.handle(d.changeLog))
-	mux.HandleFunc("GET "+PathAttachmentKey, d.handle(d.attachmentKey))
+	mux.HandleFunc("POST "+adminapi.PathOverride, d.handle(d.setOverride))
+	mux.HandleFunc("POST "+adminapi.PathImport, d.handle(d.importDevices))
+	mux.HandleFunc("PUT "+adminapi.PathLog, d.handle(d.changeLog))
+	mux.HandleFunc("GET "+adminapi.PathAttachmentKey, d.handle(d.attachmentKey))
 }
 
 // attachmentKey returns a device-user pair's attachment key.
@@ -53,7 +54,7 @@ func (d *Daemon) attachmentKey(r *http.Request) (any, error) {
 	}
 	k := rules.Master.Key(id, user)
 	d.log.Info("attachment key looked up", "device", id, "user", user, "key_id", k.KeyID())
-	return AttachmentKey{DeviceID: id, User: user, KeyID: k.KeyID(), Key: base64.StdEncoding.EncodeToString(k[:]), Format: "enforcer attachment v1 (ENFA)"}, nil
+	return adminapi.AttachmentKey{DeviceID: id, User: user, KeyID: k.KeyID(), Key: base64.StdEncoding.EncodeToString(k[:]), Format: "enforcer attachment v1 (ENFA)"}, nil
 }
 
 // exportHandler serves the CSV downloads.
@@ -90,8 +91,8 @@ func (d *Daemon) exportHandler(w http.ResponseWriter, r *http.Request) {
 
 // view joins a device's record, discovery and decision.
 // overrides are the administrator's (DB.Overrides), by folded device id.
-func (g *gateway) view(id string, rec *device.Record, now time.Time, overrides map[string]device.Override) DeviceView {
-	v := DeviceView{DeviceID: id, Override: device.OverrideDefault.String()}
+func (g *gateway) view(id string, rec *device.Record, now time.Time, overrides map[string]device.Override) adminapi.DeviceView {
+	v := adminapi.DeviceView{DeviceID: id, Override: device.OverrideDefault.String()}
 	ident := device.Identity{DeviceID: id}
 	if rec != nil {
 		v.DeviceID, v.User, v.HasRecord = rec.DeviceID, rec.User, true
@@ -122,8 +123,8 @@ func (g *gateway) view(id string, rec *device.Record, now time.Time, overrides m
 	return v
 }
 
-func decisionView(dec device.Decision) DecisionView {
-	v := DecisionView{Action: dec.Action.String(), Reason: string(dec.Reason), Rule: dec.Rule, TestMode: dec.TestMode}
+func decisionView(dec device.Decision) adminapi.DecisionView {
+	v := adminapi.DecisionView{Action: dec.Action.String(), Reason: string(dec.Reason), Rule: dec.Rule, TestMode: dec.TestMode}
 	if dec.TestMode {
 		v.Intended = dec.Intended.String()
 	}
@@ -170,8 +171,8 @@ func (d *Daemon) listDevices(r *http.Request) (any, error) {
 		return nil, err
 	}
 	seen := map[string]bool{}
-	var out []DeviceView
-	add := func(v DeviceView) {
+	var out []adminapi.DeviceView
+	add := func(v adminapi.DeviceView) {
 		if !glob(q.Get("user"), v.User) || !glob(q.Get("type"), v.DeviceType) || !glob(q.Get("client"), v.UserAgent) ||
 			!glob(q.Get("id"), v.DeviceID) || filterOverride && v.Override != over.String() {
 			return
@@ -187,12 +188,14 @@ func (d *Daemon) listDevices(r *http.Request) (any, error) {
 			add(g.view(ds.DeviceID, nil, now, overrides))
 		}
 	}
-	slices.SortFunc(out, func(a, b DeviceView) int { return cmp.Compare(device.Fold(a.DeviceID), device.Fold(b.DeviceID)) })
+	slices.SortFunc(out, func(a, b adminapi.DeviceView) int {
+		return cmp.Compare(device.Fold(a.DeviceID), device.Fold(b.DeviceID))
+	})
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	if out == nil {
-		out = []DeviceView{}
+		out = []adminapi.DeviceView{}
 	}
 	return out, nil
 }
@@ -221,17 +224,17 @@ func (d *Daemon) showDevice(r *http.Request) (any, error) {
 	return d.gw.viewOne(id, rec)
 }
 
-func (g *gateway) viewOne(id string, rec *device.Record) (DeviceView, error) {
+func (g *gateway) viewOne(id string, rec *device.Record) (adminapi.DeviceView, error) {
 	overrides, err := g.db.Overrides()
 	if err != nil {
-		return DeviceView{}, err
+		return adminapi.DeviceView{}, err
 	}
 	return g.view(id, rec, time.Now(), overrides), nil
 }
 
 func (d *Daemon) setOverride(r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	var req OverrideChange
+	var req adminapi.OverrideChange
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
@@ -269,7 +272,7 @@ func (d *Daemon) importDevices(r *http.Request) (any, error) {
 
 func (d *Daemon) showPolicy(*http.Request) (any, error) {
 	g := d.gw
-	v := PolicyView{Source: g.policySource(), Records: g.store.Len(), Discovered: len(g.store.DiscoveredDevices())}
+	v := adminapi.PolicyView{Source: g.policySource(), Records: g.store.Len(), Discovered: len(g.store.DiscoveredDevices())}
 	pol := g.policy()
 	cfg := d.cfgSnapshot()
 	v.AllowMailIfNoPolicy = cfg.Devices.AllowMailIfNoPolicy
@@ -317,15 +320,15 @@ func (d *Daemon) checkPolicy(r *http.Request) (any, error) {
 	}
 	dec := decisionView(device.Decide(id, rec, d.gw.policy(), time.Now()))
 	return struct {
-		Identity  map[string]string `json:"identity"`
-		HasRecord bool              `json:"has_record"`
-		Decision  DecisionView      `json:"decision"`
+		Identity  map[string]string     `json:"identity"`
+		HasRecord bool                  `json:"has_record"`
+		Decision  adminapi.DecisionView `json:"decision"`
 	}{map[string]string{"device_id": id.DeviceID, "user": id.User, "type": id.DeviceType, "agent": id.UserAgent,
 		"client": id.MailClient(), "model": id.DeviceModel, "os": id.DeviceOS}, rec != nil, dec}, nil
 }
 
 func (d *Daemon) logSettings(*http.Request) (any, error) {
-	s := LogSettings{Level: strings.ToLower(d.level.Level().String()), Users: []string{}, Devices: []string{}}
+	s := adminapi.LogSettings{Level: strings.ToLower(d.level.Level().String()), Users: []string{}, Devices: []string{}}
 	if p := d.gw.proxy; p != nil {
 		s.Users, s.Devices = p.Targets().Users(), p.Targets().Devices()
 	}
@@ -333,7 +336,7 @@ func (d *Daemon) logSettings(*http.Request) (any, error) {
 }
 
 func (d *Daemon) changeLog(r *http.Request) (any, error) {
-	var req LogChange
+	var req adminapi.LogChange
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
@@ -381,9 +384,9 @@ func (d *Daemon) l7Status(*http.Request) (any, error) {
 
 // l7StatusLocked reports the L7 state under cfg (the caller holds d.mu or
 // passes a snapshot).
-func (d *Daemon) l7StatusLocked(cfg *config.Config) (L7Status, error) {
+func (d *Daemon) l7StatusLocked(cfg *config.Config) (adminapi.L7Status, error) {
 	g := d.gw
-	s := L7Status{PolicySource: g.policySource(), Records: g.store.Len(), Discovered: len(g.store.DiscoveredDevices()),
+	s := adminapi.L7Status{PolicySource: g.policySource(), Records: g.store.Len(), Discovered: len(g.store.DiscoveredDevices()),
 		Push: cfg.Devices.Push.Listen, Pull: cfg.Devices.Pull.URL}
 	if g.proxy != nil {
 		s.Proxy, s.Listen, s.Upstream = true, cfg.Proxy.Listen, cfg.Proxy.Upstream

@@ -8,13 +8,15 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/compose"
+	"github.com/mailgate/enforcer/policy/explain"
 	"github.com/mailgate/enforcer/policy/store"
 )
 
@@ -50,23 +52,23 @@ func (d *Daemon) routes() http.Handler {
 	mux := http.NewServeMux()
 	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
 	d.deviceRoutes(get, mux)
-	mux.HandleFunc("GET "+PathExport, d.exportHandler)
-	get(PathStatus, d.status)
-	get(PathStats, d.stats)
-	get(PathServices, d.services)
-	get(PathServices+"/{name}", d.service)
-	get(PathAllow, d.listAllow)
-	get(PathDeny, d.listDeny)
-	get(PathCountry, d.listCountry)
-	get(PathCheck, d.check)
-	mux.HandleFunc("POST "+PathAllow, d.handle(d.change(kindAllow, true)))
-	mux.HandleFunc("DELETE "+PathAllow, d.handle(d.change(kindAllow, false)))
-	mux.HandleFunc("POST "+PathDeny, d.handle(d.change(kindDeny, true)))
-	mux.HandleFunc("DELETE "+PathDeny, d.handle(d.change(kindDeny, false)))
-	mux.HandleFunc("POST "+PathCountry, d.handle(d.change(kindCountry, true)))
-	mux.HandleFunc("DELETE "+PathCountry, d.handle(d.change(kindCountry, false)))
-	mux.HandleFunc("POST "+PathCountryReset, d.handle(d.resetCountries))
-	mux.HandleFunc("POST "+PathReload, d.handle(func(*http.Request) (any, error) {
+	mux.HandleFunc("GET "+adminapi.PathExport, d.exportHandler)
+	get(adminapi.PathStatus, d.status)
+	get(adminapi.PathStats, d.stats)
+	get(adminapi.PathServices, d.services)
+	get(adminapi.PathServices+"/{name}", d.service)
+	get(adminapi.PathAllow, d.listAllow)
+	get(adminapi.PathDeny, d.listDeny)
+	get(adminapi.PathCountry, d.listCountry)
+	get(adminapi.PathCheck, d.check)
+	mux.HandleFunc("POST "+adminapi.PathAllow, d.handle(d.change(kindAllow, true)))
+	mux.HandleFunc("DELETE "+adminapi.PathAllow, d.handle(d.change(kindAllow, false)))
+	mux.HandleFunc("POST "+adminapi.PathDeny, d.handle(d.change(kindDeny, true)))
+	mux.HandleFunc("DELETE "+adminapi.PathDeny, d.handle(d.change(kindDeny, false)))
+	mux.HandleFunc("POST "+adminapi.PathCountry, d.handle(d.change(kindCountry, true)))
+	mux.HandleFunc("DELETE "+adminapi.PathCountry, d.handle(d.change(kindCountry, false)))
+	mux.HandleFunc("POST "+adminapi.PathCountryReset, d.handle(d.resetCountries))
+	mux.HandleFunc("POST "+adminapi.PathReload, d.handle(func(*http.Request) (any, error) {
 		if err := d.Reload(); err != nil {
 			var ae *attachError
 			if errors.As(err, &ae) {
@@ -102,7 +104,7 @@ func (d *Daemon) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 func (d *Daemon) status(*http.Request) (any, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s := Status{
+	s := adminapi.Status{
 		Version:    d.opts.Version,
 		Started:    d.started,
 		Uptime:     time.Since(d.started).Round(time.Second).String(),
@@ -111,8 +113,8 @@ func (d *Daemon) status(*http.Request) (any, error) {
 		PinDir:     d.cfg.BPFFSDir,
 		Interfaces: slices.Clone(d.ifaces),
 		Revision:   d.now.state.Revision,
-		GeoIP:      GeoIPStatus{Path: d.geo.path, Networks: len(d.geo.networks)},
-		Table: TableStatus{Cells: d.now.table.Cells, Bytes: d.now.table.Bytes(), Classes: d.now.table.Classes,
+		GeoIP:      adminapi.GeoIPStatus{Path: d.geo.path, Networks: len(d.geo.networks)},
+		Table: adminapi.TableStatus{Cells: d.now.table.Cells, Bytes: d.now.table.Bytes(), Classes: d.now.table.Classes,
 			Services: len(d.now.pol.Services), Deny: len(d.now.pol.Deny), Countries: len(d.now.pol.Networks)},
 	}
 	for _, svc := range d.now.pol.Services {
@@ -133,21 +135,21 @@ func (d *Daemon) status(*http.Request) (any, error) {
 	}
 	if info, err := d.dp.Program().Info(); err == nil {
 		id, _ := info.ID()
-		s.Program = ProgramStatus{ID: uint32(id), Name: info.Name, Tag: info.Tag}
+		s.Program = adminapi.ProgramStatus{ID: uint32(id), Name: info.Name, Tag: info.Tag}
 	}
 	return s, nil
 }
 
 // links lists the pinned XDP links, marking those the configuration does
 // not name.
-func (d *Daemon) links() []LinkStatus {
+func (d *Daemon) links() []adminapi.LinkStatus {
 	pls, err := loader.PinnedLinks(d.cfg.BPFFSDir)
 	if err != nil {
-		return []LinkStatus{{Pin: d.cfg.BPFFSDir, Note: err.Error()}}
+		return []adminapi.LinkStatus{{Pin: d.cfg.BPFFSDir, Note: err.Error()}}
 	}
-	out := []LinkStatus{}
+	out := []adminapi.LinkStatus{}
 	for _, pl := range pls {
-		ls := LinkStatus{Pin: pl.Pin, Interface: pl.Interface, Ifindex: pl.Ifindex, Mode: pl.Mode, ProgramID: pl.ProgramID}
+		ls := adminapi.LinkStatus{Pin: pl.Pin, Interface: pl.Interface, Ifindex: pl.Ifindex, Mode: pl.Mode, ProgramID: pl.ProgramID}
 		ls.InConfig = !pl.OtherNetns && slices.ContainsFunc(d.cfg.Interfaces, func(i config.Interface) bool { return i.Name == pl.Interface })
 		switch {
 		case pl.Error != "":
@@ -190,7 +192,7 @@ func (d *Daemon) stats(*http.Request) (any, error) {
 func (d *Daemon) services(*http.Request) (any, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []ServiceView
+	var out []adminapi.ServiceView
 	for _, s := range d.cfg.Services {
 		out = append(out, d.view(s))
 	}
@@ -208,9 +210,9 @@ func (d *Daemon) service(r *http.Request) (any, error) {
 }
 
 // view shows a config service with the state's changes applied.
-func (d *Daemon) view(s config.Service) ServiceView {
+func (d *Daemon) view(s config.Service) adminapi.ServiceView {
 	o := d.now.state.Countries[s.Name]
-	v := ServiceView{Name: s.Name, ID: d.now.ids[s.Name], Ports: s.Ports, Geofenced: s.Geofence,
+	v := adminapi.ServiceView{Name: s.Name, ID: d.now.ids[s.Name], Ports: s.Ports, Geofenced: s.Geofence,
 		Countries: store.ApplyCountries(s.Countries, o), CountriesAdded: o.Added, CountriesRemoved: o.Removed, Derived: s.Derived}
 	for _, p := range s.Protocols {
 		v.Protocols = append(v.Protocols, p.String())
@@ -222,13 +224,13 @@ func (d *Daemon) view(s config.Service) ServiceView {
 	return v
 }
 
-func entries(cfg []config.Entry, st []store.Entry) []Entry {
-	out := []Entry{}
+func entries(cfg []config.Entry, st []store.Entry) []adminapi.Entry {
+	out := []adminapi.Entry{}
 	for _, e := range cfg {
-		out = append(out, Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "config"})
+		out = append(out, adminapi.Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "config"})
 	}
 	for _, e := range st {
-		out = append(out, Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "cli", Added: e.AddedAt})
+		out = append(out, adminapi.Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "cli", Added: e.AddedAt})
 	}
 	return out
 }
@@ -286,7 +288,7 @@ const (
 // the datapath is updated, and both before the answer.
 func (d *Daemon) change(kind listKind, add bool) func(r *http.Request) (any, error) {
 	return func(r *http.Request) (any, error) {
-		var req ListChange
+		var req adminapi.ListChange
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			return nil, badRequest("request body: %v", err)
 		}
@@ -314,11 +316,11 @@ func (d *Daemon) change(kind listKind, add bool) func(r *http.Request) (any, err
 				return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
 			}
 		}
-		return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+		return adminapi.ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
 	}
 }
 
-func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListChange) (int, error) {
+func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req adminapi.ListChange) (int, error) {
 	if kind == kindCountry {
 		if !svc.Geofence {
 			return 0, badRequest("service %q is not geofenced, so countries have no effect; to geofence it, give it countries or geofence: true in %s and run `enforcer reload`", svc.Name, d.opts.ConfigPath)
@@ -336,22 +338,14 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListCha
 	if err != nil {
 		return 0, err
 	}
-	var fromConfig []config.Entry
+	fromConfig := d.cfg.Deny
 	if kind == kindAllow {
 		fromConfig = svc.Allow
-	} else {
-		fromConfig = d.cfg.Deny
+	}
+	if err := compose.CheckEntries(d.opts.ConfigPath, add, entryPrefixes(fromConfig), prefixes); err != nil {
+		return 0, badRequest("%v", err)
 	}
 	if add {
-		// An entry the config file already has would be a second copy that
-		// `remove` could not take away: refuse it, naming the file.
-		for _, p := range prefixes {
-			for _, e := range fromConfig {
-				if e.Prefix == p {
-					return 0, badRequest("%v is already in %s; nothing to add", p, d.opts.ConfigPath)
-				}
-			}
-		}
 		es := make([]store.Entry, len(prefixes))
 		for i, p := range prefixes {
 			es[i] = store.Entry{Prefix: p, Comment: req.Comment, AddedBy: "cli"}
@@ -361,44 +355,18 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListCha
 		}
 		return d.st.AddDeny(es)
 	}
-	// Entries of the config file are the operator's file's: say so
-	// rather than silently not removing them.
-	for _, p := range prefixes {
-		for _, e := range fromConfig {
-			if e.Prefix == p {
-				return 0, badRequest("%v comes from %s; remove it there and run `enforcer reload`", p, d.opts.ConfigPath)
-			}
-		}
-	}
 	if kind == kindAllow {
 		return d.st.RemoveAllow(svc.Name, prefixes)
 	}
 	return d.st.RemoveDeny(prefixes)
 }
 
-// storeCountries adds or removes countries like allowlist entries: the
-// file's countries are the file's (no second copy is added, none is
-// removed at run time: a removal would silently override later edits of
-// the file), runtime additions are added and taken back. Adding a country
-// of the file that an older enforcer recorded as removed drops that
-// removal, so the file rules again.
+// storeCountries adds or removes countries like allowlist entries, by
+// the rules of compose.SplitCountries.
 func (d *Daemon) storeCountries(add bool, svc *config.Service, codes []string) (int, error) {
-	o := d.now.state.Countries[svc.Name]
-	var clear, put []string
-	for _, cc := range codes {
-		inFile := slices.Contains(svc.Countries, cc)
-		switch {
-		case add && inFile && slices.Contains(o.Removed, cc):
-			clear = append(clear, cc)
-		case add && inFile:
-			return 0, badRequest("%s is already in %s; nothing to add", cc, d.opts.ConfigPath)
-		case add:
-			put = append(put, cc)
-		case inFile:
-			return 0, badRequest("%s comes from %s; remove it there and run `enforcer reload`", cc, d.opts.ConfigPath)
-		default:
-			clear = append(clear, cc)
-		}
+	clear, put, err := compose.SplitCountries(d.opts.ConfigPath, add, svc.Countries, d.now.state.Countries[svc.Name], codes)
+	if err != nil {
+		return 0, badRequest("%v", err)
 	}
 	n := 0
 	if len(clear) > 0 {
@@ -421,7 +389,7 @@ func (d *Daemon) storeCountries(add bool, svc *config.Service, codes []string) (
 // resetCountries drops every runtime country change of a service: its
 // countries are the file's again.
 func (d *Daemon) resetCountries(r *http.Request) (any, error) {
-	var req ListChange
+	var req adminapi.ListChange
 	if err := decodeJSON(r, &req); err != nil {
 		return nil, err
 	}
@@ -440,7 +408,16 @@ func (d *Daemon) resetCountries(r *http.Request) (any, error) {
 			return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
 		}
 	}
-	return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+	return adminapi.ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+}
+
+// entryPrefixes are the prefixes of the config file's entries es.
+func entryPrefixes(es []config.Entry) []netip.Prefix {
+	out := make([]netip.Prefix, len(es))
+	for i, e := range es {
+		out[i] = e.Prefix
+	}
+	return out
 }
 
 // parsePrefixes accepts CIDRs and bare addresses (as /32 or /128); a CIDR
@@ -469,100 +446,10 @@ func (d *Daemon) check(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Check(d.now.pol, d.now.model, q.Get("ip"), q.Get("service"), q.Get("port"), q.Get("proto"))
-}
-
-// Check explains the verdict the datapath gives ip on a service (by name)
-// or on a protocol and port, from the same reference model it is tested
-// against.
-func Check(pol *policy.Policy, m *policy.Model, ipArg, service, portArg, protoArg string) (CheckResult, error) {
-	ip, err := netip.ParseAddr(strings.TrimSpace(ipArg))
-	if err != nil {
-		return CheckResult{}, badRequest("%q is not an IP address", ipArg)
+	res, err := explain.Check(d.now.pol, d.now.model, explain.Query{IP: q.Get("ip"), Service: q.Get("service"), Port: q.Get("port"), Proto: q.Get("proto")})
+	var qe *explain.QueryError
+	if errors.As(err, &qe) {
+		return nil, badRequest("%v", err)
 	}
-	ip = ip.Unmap()
-	proto := policy.TCP
-	switch strings.ToLower(protoArg) {
-	case "", "tcp":
-	case "udp":
-		proto = policy.UDP
-	default:
-		return CheckResult{}, badRequest("--proto %q: want tcp or udp", protoArg)
-	}
-	var port uint16
-	dst := netip.IPv6Unspecified()
-	if ip.Is4() {
-		dst = netip.IPv4Unspecified()
-	}
-	switch {
-	case service != "" && portArg != "":
-		return CheckResult{}, badRequest("give --service or --port, not both")
-	case service != "":
-		var svc *policy.Service
-		for i := range pol.Services {
-			if pol.Services[i].Name == service {
-				svc = &pol.Services[i]
-			}
-		}
-		if svc == nil {
-			return CheckResult{}, badRequest("no enforced service %q (disabled, smtp, or not configured); see `enforcer service list`", service)
-		}
-		proto, port = svc.Protocols[0], svc.Ports[0]
-		if len(svc.Destinations) > 0 {
-			dst = svc.Destinations[0].Addr()
-		}
-	case portArg != "":
-		n, err := strconv.ParseUint(portArg, 10, 16)
-		if err != nil || n == 0 {
-			return CheckResult{}, badRequest("--port %q: want a port number 1-65535", portArg)
-		}
-		port = uint16(n)
-	default:
-		return CheckResult{}, badRequest("say what to check: --service NAME, or --port N [--proto tcp|udp]")
-	}
-	v := m.JudgeFlow(ip, dst, proto, port)
-	res := CheckResult{IP: ip.String(), Proto: proto.String(), Port: port, Verdict: v.Action.String(), Reason: v.Reason.String(), Country: v.Country}
-	if v.Reason == policy.ReasonUntouched {
-		res.Rule = fmt.Sprintf("%s/%d is not a protected service: passes untouched", proto, port)
-		return res, nil
-	}
-	var svc *policy.Service
-	for i := range pol.Services {
-		if pol.Services[i].ID == v.Service {
-			svc = &pol.Services[i]
-		}
-	}
-	res.Service = svc.Name
-	cc := v.Country
-	if cc == "" {
-		cc = "none"
-	}
-	switch v.Reason {
-	case policy.ReasonDeny:
-		res.Rule = "deny list entry " + containing(pol.Deny, ip).String()
-	case policy.ReasonAllowlist:
-		res.Rule = fmt.Sprintf("allowlist entry %v of %s", containing(svc.Allow, ip), svc.Name)
-	case policy.ReasonCountry:
-		res.Rule = fmt.Sprintf("country %s is in %s's set %v", cc, svc.Name, svc.Countries)
-	case policy.ReasonNoCountry:
-		res.Rule = fmt.Sprintf("%s is geofenced and the GeoIP database has no country for %v", svc.Name, ip)
-	case policy.ReasonNotInSet:
-		if svc.Geofenced {
-			res.Rule = fmt.Sprintf("country %s is not in %s's set %v, and %v is in no allowlist entry", cc, svc.Name, svc.Countries, ip)
-		} else {
-			res.Rule = fmt.Sprintf("%s admits only its allowlist, which does not hold %v", svc.Name, ip)
-		}
-	}
-	return res, nil
-}
-
-func containing(ps []netip.Prefix, a netip.Addr) netip.Prefix {
-	var best netip.Prefix
-	for _, p := range ps {
-		p = policy.Normalize(p)
-		if p.Contains(a) && (!best.IsValid() || p.Bits() > best.Bits()) {
-			best = p
-		}
-	}
-	return best
+	return res, err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/policy/store"
 )
@@ -40,14 +41,14 @@ func TestAge(t *testing.T) {
 func TestReloadError(t *testing.T) {
 	d := &Daemon{opts: Options{ConfigPath: filepath.Join(t.TempDir(), "none.yaml")}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	rec := httptest.NewRecorder()
-	d.routes().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, PathReload, nil))
+	d.routes().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, adminapi.PathReload, nil))
 	var body map[string]string
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
 	}
 	msg := body["error"]
 	if rec.Code != http.StatusBadRequest || strings.HasPrefix(msg, "reload") || !strings.Contains(msg, "none.yaml: no such file or directory (the previous configuration stays in force)") {
-		t.Errorf("POST %s: %d %q; want 400 with the cause and no \"reload\" prefix", PathReload, rec.Code, msg)
+		t.Errorf("POST %s: %d %q; want 400 with the cause and no \"reload\" prefix", adminapi.PathReload, rec.Code, msg)
 	}
 }
 

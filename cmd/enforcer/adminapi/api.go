@@ -1,14 +1,9 @@
-// Package daemon is `enforcer run`: it wires the config file, the state
-// store, the GeoIP database and the XDP datapath together, serves the admin
-// API on a unix socket and the Prometheus metrics, and applies changes
-// without an enforcement gap. The CLI talks to it through Client.
-package daemon
+package adminapi
 
 import (
-	"sort"
 	"time"
 
-	"github.com/mailgate/enforcer/loader"
+	"github.com/mailgate/enforcer/policy/explain"
 )
 
 // The admin API: JSON over HTTP on a root-only unix socket. Paths are
@@ -166,53 +161,7 @@ type ChangeResult struct {
 	Revision uint64 `json:"revision"` // state revision now in effect
 }
 
-// CheckResult is a verdict and the rule that decided it.
-type CheckResult struct {
-	IP      string `json:"ip"`
-	Service string `json:"service"`
-	Proto   string `json:"proto"`
-	Port    uint16 `json:"port"`
-	Verdict string `json:"verdict"`
-	Reason  string `json:"reason"`
-	Country string `json:"country"`
-	Rule    string `json:"rule"` // human-readable: which entry decided
-}
-
-// StatsFrom converts datapath counters, naming services by id.
-func StatsFrom(c loader.Counters, names map[uint8]string) Stats {
-	var s Stats
-	for k, v := range c.Verdicts {
-		name := names[k.Service]
-		if k.Service == 0 {
-			name = "-"
-		}
-		s.Rows = append(s.Rows, StatsRow{Service: name, Verdict: k.Action.String(), Reason: k.Reason.String(), Packets: v.Packets, Bytes: v.Bytes})
-	}
-	for cc, v := range c.CountryDrops {
-		if cc == "" {
-			cc = "-"
-		}
-		s.Countries = append(s.Countries, CountryRow{Country: cc, Packets: v.Packets, Bytes: v.Bytes})
-	}
-	sortStats(&s)
-	return s
-}
-
-func sortStats(s *Stats) {
-	sort.Slice(s.Rows, func(i, j int) bool {
-		a, b := s.Rows[i], s.Rows[j]
-		if a.Service != b.Service {
-			return a.Service < b.Service
-		}
-		if a.Verdict != b.Verdict {
-			return a.Verdict > b.Verdict // pass before drop
-		}
-		return a.Reason < b.Reason
-	})
-	sort.Slice(s.Countries, func(i, j int) bool {
-		if s.Countries[i].Packets != s.Countries[j].Packets {
-			return s.Countries[i].Packets > s.Countries[j].Packets
-		}
-		return s.Countries[i].Country < s.Countries[j].Country
-	})
-}
+// CheckResult is a verdict and the rule that decided it: what `enforcer
+// check` prints, worked out by policy/explain in the daemon or, with
+// --offline, in the CLI.
+type CheckResult = explain.Result
