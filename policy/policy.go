@@ -1,7 +1,14 @@
 // Package policy holds enforcer's network policy model and the pure-Go
 // reference of the XDP verdict: the same answer as bpf/enforcer.c from the
 // same inputs. Tests use it as the oracle for the loaded program, and
-// `enforcer check` uses it to explain a verdict.
+// `enforcer check` uses it to explain a verdict (policy/explain).
+//
+// policy/ is the network policy only: this model, the frame parser, the
+// runtime state (store), the composition of the policy in force
+// (compose) and the verdict explainer (explain). It must not know the
+// config file's format (cmd/enforcer/config converts into compose's
+// input), the daemon, or the L7 proxy and device engine (l7/...);
+// test/layout checks that nothing under policy/ imports l7/ or cmd/.
 package policy
 
 import (

@@ -1,6 +1,12 @@
 // Command enforcer is the gateway's command-line interface: it runs the
 // daemon and drives it, and it manages the GeoIP databases. Run
 // `enforcer --help` for the commands.
+//
+// Only run.go (`enforcer run`) links the daemon in; every other command
+// talks to it through the admin API's client (cmd/enforcer/adminapi), and
+// the offline ones (`check --offline`, `geoip lookup --config`) compose
+// the policy themselves with policy/compose and policy/explain, as the
+// daemon does. test/layout checks the imports.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Package store keeps enforcer's runtime state: the allow and deny entries
 // and the country changes operators make with the CLI, and the datapath's
-// service ids. It lives in one bbolt file, <state dir>/state.db, and is
+// service ids (kept here; policy/compose assigns them). It lives in one bbolt file, <state dir>/state.db, and is
 // applied on top of the config file (see State.Apply), which the store
 // never touches.
 //
