@@ -332,85 +332,12 @@ func keyOr(keys map[string]*yaml.Node, k string, n *yaml.Node) *yaml.Node {
 	return deref(n)
 }
 
-// devicePolicy reads a device compliance policy: device.Config's fields in
-// snake_case.
+// devicePolicy reads a device compliance policy through device.Config's
+// tags.
 func (p *parser) devicePolicy(n *yaml.Node, field string) (device.Config, bool) {
 	var c device.Config
 	before := len(p.problems)
-	strs := func(dst *[]string, example string) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) { *dst = p.strings(v, f, example) }
-	}
-	flag := func(dst *bool) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) { *dst, _ = p.boolean(v, f) }
-	}
-	action := func(dst *device.Action) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
-			if s, ok := p.enum(v, f, "an access level", "allow", "block", "quarantine"); ok {
-				*dst, _ = device.ParseAction(s)
-			}
-		}
-	}
-	p.mapping(n, field, []fieldSpec{
-		{"revision", func(v *yaml.Node, f string) { c.Revision, _ = p.str(v, f) }},
-		{"managed_only", flag(&c.ManagedOnly)},
-		{"allowed_mail_clients", strs(&c.AllowedMailClients, `["Outlook-iOS*", Apple-iPhone*]`)},
-		{"blocked_mail_clients", strs(&c.BlockedMailClients, `[TouchDown*]`)},
-		{"allowed_users", strs(&c.AllowedUsers, `["*@example.com"]`)},
-		{"blocked_users", strs(&c.BlockedUsers, `["CONTOSO\\jane"]`)},
-		{"allowed_device_types", strs(&c.AllowedDeviceTypes, `[iPhone, Android]`)},
-		{"blocked_device_types", strs(&c.BlockedDeviceTypes, `[WindowsMail]`)},
-		{"inactivity_days", func(v *yaml.Node, f string) { c.InactivityDays, _ = p.integer(v, f, 0, device.MaxInactivityDays) }},
-		{"block_compromised", flag(&c.BlockCompromised)},
-		{"block_unencrypted", flag(&c.BlockUnencrypted)},
-		{"allowed_models", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, `[{platform: Apple, model: "iPhone*"}]`)
-			for i, item := range items {
-				var m device.ModelRule
-				p.mapping(item, index(f, i), []fieldSpec{
-					{"platform", func(v *yaml.Node, f string) { m.Platform, _ = p.str(v, f) }},
-					{"model", func(v *yaml.Node, f string) { m.Model, _ = p.str(v, f) }},
-				})
-				c.AllowedModels = append(c.AllowedModels, m)
-			}
-		}},
-		{"allowed_os", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, `[{platform: Apple, min: "17"}]`)
-			for i, item := range items {
-				var o device.OSRule
-				p.mapping(item, index(f, i), []fieldSpec{
-					{"platform", func(v *yaml.Node, f string) { o.Platform, _ = p.str(v, f) }},
-					{"min", func(v *yaml.Node, f string) { o.Min, _ = p.text(v, f, `an OS version such as "17.4"`) }},
-					{"max", func(v *yaml.Node, f string) { o.Max, _ = p.text(v, f, `an OS version such as "17.4"`) }},
-				})
-				c.AllowedOS = append(c.AllowedOS, o)
-			}
-		}},
-		{"require_eas_profile", flag(&c.RequireEASProfile)},
-		{"rules", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, `[{characteristic: DeviceType, query: "Android*", access: quarantine}]`)
-			for i, item := range items {
-				var r device.ABQRule
-				keys, _ := p.mapping(item, index(f, i), []fieldSpec{
-					{"name", func(v *yaml.Node, f string) { r.Name, _ = p.str(v, f) }},
-					{"characteristic", func(v *yaml.Node, f string) {
-						if s, ok := p.enum(v, f, "a characteristic", "DeviceType", "DeviceModel", "DeviceOS", "UserAgent"); ok {
-							r.Characteristic, _ = device.ParseCharacteristic(s)
-						}
-					}},
-					{"query", func(v *yaml.Node, f string) { r.Query, _ = p.str(v, f) }},
-					{"access", action(&r.Access)},
-				})
-				for _, k := range []string{"characteristic", "query", "access"} {
-					if keys[k] == nil && !p.reported(index(f, i)) {
-						p.addf(deref(item), join(index(f, i), k), "required, e.g. {characteristic: DeviceType, query: \"Android*\", access: quarantine}")
-					}
-				}
-				c.Rules = append(c.Rules, r)
-			}
-		}},
-		{"default_access", action(&c.DefaultAccess)},
-		{"test_mode", flag(&c.TestMode)},
-	})
+	p.decode(n, field, &c)
 	return c, len(p.problems) == before
 }
 

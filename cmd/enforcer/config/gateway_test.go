@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +304,19 @@ func TestParseTransformsJSON(t *testing.T) {
 	_, err = ParseTransforms("push", []byte(`{"links": {"mode": "sometimes"}}`))
 	if err == nil || !strings.Contains(err.Error(), `push:1:`) || !strings.Contains(err.Error(), "transforms.links.mode") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestDevicePolicyKeys: the device policy is one type; its file keys and
+// its wire keys are the same names.
+func TestDevicePolicyKeys(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[device.Config](), reflect.TypeFor[device.ModelRule](), reflect.TypeFor[device.OSRule](), reflect.TypeFor[device.ABQRule]()} {
+		for f := range typ.Fields() {
+			y, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			j, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if y == "" || y != j {
+				t.Errorf("%s.%s: yaml key %q, json key %q; want one name", typ, f.Name, y, j)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"reflect"
 	"net/netip"
 	"strconv"
 
@@ -206,38 +207,7 @@ func devicesNode(d Devices) *yaml.Node {
 	return m
 }
 
-func devicePolicyNode(c device.Config) *yaml.Node {
-	m := mapping(
-		"revision", str(c.Revision),
-		"managed_only", boolean(c.ManagedOnly),
-		"allowed_mail_clients", strList(c.AllowedMailClients),
-		"blocked_mail_clients", strList(c.BlockedMailClients),
-		"allowed_users", strList(c.AllowedUsers),
-		"blocked_users", strList(c.BlockedUsers),
-		"allowed_device_types", strList(c.AllowedDeviceTypes),
-		"blocked_device_types", strList(c.BlockedDeviceTypes),
-		"inactivity_days", integer(c.InactivityDays),
-		"block_compromised", boolean(c.BlockCompromised),
-		"block_unencrypted", boolean(c.BlockUnencrypted),
-		"allowed_models", seq(len(c.AllowedModels), func(i int) *yaml.Node {
-			return mapping("platform", str(c.AllowedModels[i].Platform), "model", str(c.AllowedModels[i].Model))
-		}),
-		"allowed_os", seq(len(c.AllowedOS), func(i int) *yaml.Node {
-			o := c.AllowedOS[i]
-			return mapping("platform", str(o.Platform), "min", str(o.Min), "max", str(o.Max))
-		}),
-		"require_eas_profile", boolean(c.RequireEASProfile),
-		"rules", seq(len(c.Rules), func(i int) *yaml.Node {
-			r := c.Rules[i]
-			return mapping("name", str(r.Name), "characteristic", str(r.Characteristic.String()), "query", str(r.Query), "access", str(r.Access.String()))
-		}),
-		"test_mode", boolean(c.TestMode),
-	)
-	if c.DefaultAccess != 0 {
-		add(m, "default_access", str(c.DefaultAccess.String()))
-	}
-	return m
-}
+func devicePolicyNode(c device.Config) *yaml.Node { return node(reflect.ValueOf(c)) }
 
 // MarshalDevicePolicy writes a device policy as the devices.policy section
 // of a configuration file would hold it.
