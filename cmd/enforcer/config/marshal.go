@@ -2,8 +2,8 @@ package config
 
 import (
 	"bytes"
-	"reflect"
 	"net/netip"
+	"reflect"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
