@@ -28,7 +28,12 @@ import (
 //	                                      "no limit" (the type's -1) and
 //	                                      absent is the type's default (0)
 //	                        path          an absolute path or ""
-//	                        url           an http(s) URL or ""
+//	                        url           an http(s) URL
+//	                        hostport EXAMPLE
+//	                                      a listen address
+//	                        deadline lo..hi
+//	                                      a duration where the file's
+//	                                      "0s" is "none" (the type's -1)
 //	                        text WANT     any scalar, checked by the
 //	                                      library (WANT names it)
 //	                        enum WHAT: a, b, c
@@ -42,6 +47,7 @@ import (
 var (
 	durationType = reflect.TypeFor[time.Duration]()
 	prefixType   = reflect.TypeFor[netip.Prefix]()
+	entriesType  = reflect.TypeFor[[]Entry]()
 )
 
 // tagged is one field of a tagged struct, inline fields flattened.
@@ -120,11 +126,28 @@ func (p *parser) value(n *yaml.Node, field string, v reflect.Value, tag reflect.
 		return
 	}
 	switch {
+	case v.Type() == durationType && strings.HasPrefix(check, "deadline "):
+		bounds := strings.TrimPrefix(check, "deadline ")
+		lo, hi := durationRange(bounds)
+		switch d, ok := p.duration(n, field, 0, hi); {
+		case !ok:
+		case d == 0:
+			v.SetInt(-1) // "0s": no deadline
+		case d < lo:
+			p.addf(deref(n), field, "%s is out of range %s; write \"0s\" for no deadline", quote(deref(n).Value), bounds)
+		default:
+			v.SetInt(int64(d))
+		}
+		return
 	case v.Type() == durationType:
 		lo, hi := durationRange(check)
 		if d, ok := p.duration(n, field, lo, hi); ok {
 			v.SetInt(int64(d))
 		}
+		return
+	case v.Type() == entriesType:
+		es, _ := p.entries(n, field)
+		v.Set(reflect.ValueOf(es))
 		return
 	case v.Type() == prefixType:
 		if pfx, ok := p.prefix(n, field); ok {
@@ -166,7 +189,9 @@ func (p *parser) value(n *yaml.Node, field string, v reflect.Value, tag reflect.
 		case check == "path":
 			s, ok = p.absPath(n, field, true)
 		case check == "url":
-			s, ok = p.httpURL(n, field, true)
+			s, ok = p.httpURL(n, field, false)
+		case strings.HasPrefix(check, "hostport "):
+			s, ok = p.hostPort(n, field, false, strings.TrimPrefix(check, "hostport "))
 		case strings.HasPrefix(check, "text "):
 			s, ok = p.text(n, field, strings.TrimPrefix(check, "text "))
 		default:
@@ -248,7 +273,9 @@ func node(v reflect.Value) *yaml.Node {
 func valueNode(v reflect.Value, tag reflect.StructTag) *yaml.Node {
 	switch v.Type() {
 	case durationType:
-		return str(time.Duration(v.Int()).String())
+		return str(max(time.Duration(v.Int()), 0).String())
+	case entriesType:
+		return entryList(v.Interface().([]Entry))
 	case prefixType:
 		return prefix(v.Interface().(netip.Prefix))
 	}

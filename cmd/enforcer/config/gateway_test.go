@@ -2,7 +2,9 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/proxy"
 )
 
 // gatewayYAML sets every field of the L7 sections.
@@ -70,17 +73,20 @@ devices:
 func TestGatewaySections(t *testing.T) {
 	c := mustParse(t, gatewayYAML)
 	wantProxy := Proxy{
-		Enabled: true, Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
-		ProtectUpstream: true, UpstreamAllow: []Entry{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}, {Prefix: netip.MustParsePrefix("10.1.0.0/16"), Comment: "monitoring"}},
-		UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
-		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
-		MaxConnsPerSource: 1000, HTTP2MaxStreams: 200, MaxUpstreamConns: -1,
-		MinBodyRate: 2048, BodyRateWindow: 20 * time.Second, BodyTimeout: -1,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
-		RedirectHosts:  []string{"outlook.office365.com"},
-		EWS:            true, TrustQueryUser: true,
-		ClientCAFile: "/etc/enforcer/client-ca.pem", ClientCertMode: "require", ClientCertUser: "upn_or_cn",
-		Webmail: true, WebmailPrefixes: []string{"/owa", "/mail"},
+		Enabled: true, ProtectUpstream: true,
+		UpstreamAllow: []Entry{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}, {Prefix: netip.MustParsePrefix("10.1.0.0/16"), Comment: "monitoring"}},
+		Config: proxy.Config{
+			Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
+			UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
+			CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
+			MaxConnsPerSource: 1000, HTTP2MaxStreams: 200, MaxUpstreamConns: -1,
+			MinBodyRate: 2048, BodyRateWindow: 20 * time.Second, BodyTimeout: -1,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+			RedirectHosts:  []string{"outlook.office365.com"},
+			EWS:            proxy.EWSConfig{Enabled: true}, TrustQueryUser: true,
+			ClientCAFile: "/etc/enforcer/client-ca.pem", ClientCertMode: "require", ClientCertUser: "upn_or_cn",
+			Webmail: proxy.WebmailConfig{Enabled: true, Prefixes: []string{"/owa", "/mail"}},
+		},
 	}
 	if diff := cmp.Diff(wantProxy, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("proxy (-want +got):\n%s", diff)
@@ -119,7 +125,7 @@ func TestGatewaySections(t *testing.T) {
 
 func TestGatewayDefaults(t *testing.T) {
 	c := mustParse(t, "interfaces: [eth0]\nproxy: {upstream: https://mail.internal, plain_http: true}\n")
-	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true, ProtectUpstream: true}
+	want := Proxy{Enabled: true, ProtectUpstream: true, Config: proxy.Config{Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true}}
 	if diff := cmp.Diff(want, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -319,4 +325,32 @@ func TestDevicePolicyKeys(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReferenceDocumentsEveryKey: every key the library option types give
+// the file is documented in REFERENCE.md.
+func TestReferenceDocumentsEveryKey(t *testing.T) {
+	ref, err := os.ReadFile("REFERENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for _, f := range taggedFields(v) {
+			// `key` in a table row, or {key, ...} in a list's type.
+			if !regexp.MustCompile("[`{ ]" + f.key + "[`,}]").Match(ref) {
+				t.Errorf("%s (%s.%s) is not in REFERENCE.md", f.key, v.Type(), f.sf.Name)
+			}
+			switch et := f.sf.Type; {
+			case et.Kind() == reflect.Struct && et != prefixType:
+				walk(f.v)
+			case et.Kind() == reflect.Slice && et.Elem().Kind() == reflect.Struct && et.Elem() != prefixType && et != entriesType:
+				walk(reflect.New(et.Elem()).Elem())
+			case et.Kind() == reflect.Pointer:
+				walk(reflect.New(et.Elem()).Elem())
+			}
+		}
+	}
+	walk(reflect.ValueOf(Proxy{}))
+	walk(reflect.ValueOf(device.Config{}))
 }

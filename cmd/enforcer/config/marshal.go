@@ -131,64 +131,7 @@ func proxyNode(px Proxy) *yaml.Node {
 	if !px.Enabled {
 		return mapping("enabled", boolean(false))
 	}
-	m := mapping(
-		"enabled", boolean(true),
-		"listen", str(px.Listen),
-		"upstream", str(px.Upstream),
-		"protect_upstream", boolean(px.ProtectUpstream),
-		"upstream_allow", entryList(px.UpstreamAllow),
-		"upstream_ca_file", str(px.UpstreamCAFile),
-		"insecure_skip_verify", boolean(px.InsecureSkipVerify),
-		"cert_file", str(px.CertFile),
-		"key_file", str(px.KeyFile),
-		"plain_http", boolean(px.PlainHTTP),
-		"max_conns", integer(px.MaxConns),
-		"trusted_proxies", seq(len(px.TrustedProxies), func(i int) *yaml.Node { return prefix(px.TrustedProxies[i]) }),
-		"redirect_hosts", strList(px.RedirectHosts),
-		"ews", boolean(px.EWS),
-		"webmail", boolean(px.Webmail),
-	)
-	if px.MaxConns == 0 {
-		// 0 is "the proxy's default", which the file cannot spell.
-		m.Content = append(m.Content[:20], m.Content[22:]...)
-	}
-	// The limits below: 0 (the proxy's default) is left out; a negative
-	// one (none) is the file's 0.
-	for _, l := range []struct {
-		key string
-		v   int
-	}{
-		{"max_conns_per_source", px.MaxConnsPerSource},
-		{"http2_max_streams", px.HTTP2MaxStreams},
-		{"max_upstream_conns", px.MaxUpstreamConns},
-		{"min_body_rate", px.MinBodyRate},
-	} {
-		if l.v != 0 {
-			add(m, l.key, integer(max(l.v, 0)))
-		}
-	}
-	if px.BodyRateWindow != 0 {
-		add(m, "body_rate_window", str(px.BodyRateWindow.String()))
-	}
-	if px.BodyTimeout != 0 {
-		add(m, "body_timeout", str(max(px.BodyTimeout, 0).String()))
-	}
-	if px.Webmail {
-		add(m, "webmail_prefixes", strList(px.WebmailPrefixes))
-	}
-	if px.TrustQueryUser {
-		add(m, "trust_query_user", boolean(true))
-	}
-	if px.ClientCAFile != "" {
-		add(m, "client_ca_file", str(px.ClientCAFile))
-	}
-	if px.ClientCertMode != "" {
-		add(m, "client_cert_mode", str(px.ClientCertMode))
-	}
-	if px.ClientCertUser != "" {
-		add(m, "client_cert_user", str(px.ClientCertUser))
-	}
-	return m
+	return node(reflect.ValueOf(px))
 }
 
 func devicesNode(d Devices) *yaml.Node {

@@ -94,7 +94,7 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 	}
 	if cfg.Proxy.Enabled {
 		g.metrics = proxy.NewMetrics()
-		pc := proxyConfig(cfg.Proxy)
+		pc := cfg.Proxy.Config
 		if g.proxy, err = proxy.New(pc, proxy.Deps{Store: g.store, Policy: g.policy, Logger: log.With("component", "proxy"), Metrics: g.metrics, Transforms: g.transforms.Load}); err != nil {
 			return fail(err)
 		}
@@ -123,37 +123,6 @@ func discoveredLimit(n int) int {
 		return -1 // the file's 0: discovery off
 	}
 	return n
-}
-
-// proxyConfig maps the file's proxy section onto the proxy's Config; the
-// proxy's own defaults fill what the file leaves out.
-func proxyConfig(p config.Proxy) proxy.Config {
-	c := proxy.Config{
-		Listen:             p.Listen,
-		Upstream:           p.Upstream,
-		UpstreamCAFile:     p.UpstreamCAFile,
-		InsecureSkipVerify: p.InsecureSkipVerify,
-		CertFile:           p.CertFile,
-		KeyFile:            p.KeyFile,
-		PlainHTTP:          p.PlainHTTP,
-		MaxConns:           p.MaxConns,
-		MaxConnsPerSource:  p.MaxConnsPerSource,
-		HTTP2MaxStreams:    p.HTTP2MaxStreams,
-		MaxUpstreamConns:   p.MaxUpstreamConns,
-		MinBodyRate:        p.MinBodyRate,
-		BodyRateWindow:     p.BodyRateWindow,
-		BodyTimeout:        p.BodyTimeout,
-		TrustedProxies:     p.TrustedProxies,
-		RedirectHosts:      p.RedirectHosts,
-		TrustQueryUser:     p.TrustQueryUser,
-		ClientCAFile:       p.ClientCAFile,
-		ClientCertMode:     p.ClientCertMode,
-		ClientCertUser:     p.ClientCertUser,
-	}
-	c.EWS.Enabled = p.EWS
-	c.Webmail.Enabled = p.Webmail
-	c.Webmail.Prefixes = p.WebmailPrefixes
-	return c
 }
 
 // policy is the policy in force: the config file's, else the synced one

@@ -100,13 +100,6 @@ func TestDiscoveredCSV(t *testing.T) {
 	}
 }
 
-func TestProxyConfigMapping(t *testing.T) {
-	c := proxyConfig(config.Proxy{Enabled: true, Listen: ":8443", Upstream: "https://mail", PlainHTTP: true, EWS: false, Webmail: true, WebmailPrefixes: []string{"/mail"}})
-	if c.Listen != ":8443" || c.Upstream != "https://mail" || !c.PlainHTTP || c.EWS.Enabled || !c.Webmail.Enabled || c.Webmail.Prefixes[0] != "/mail" {
-		t.Errorf("proxyConfig: %+v", c)
-	}
-}
-
 // TestProxyLimitsMapping: the file's DoS limits reach the proxy; absent
 // they take the proxy's defaults, and 0 turns them off.
 func TestProxyLimitsMapping(t *testing.T) {
@@ -129,7 +122,7 @@ func TestProxyLimitsMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := proxyConfig(cfg.Proxy).WithDefaults()
+			c := cfg.Proxy.Config.WithDefaults()
 			got := proxy.Config{MaxConnsPerSource: c.MaxConnsPerSource, HTTP2MaxStreams: c.HTTP2MaxStreams, MaxUpstreamConns: c.MaxUpstreamConns,
 				MinBodyRate: c.MinBodyRate, BodyRateWindow: c.BodyRateWindow, BodyTimeout: c.BodyTimeout}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
