@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,8 @@ import (
 //	                                      a TextUnmarshaler reads it
 //	example:"..."         a list's example, for "want a list" messages
 //	required:"..."        the message when the key is missing
-//	default:"..."         the value before the file is read (string, bool)
+//	default:"..."         the value before the file is read (string,
+//	                      bool, or text for a TextUnmarshaler)
 //	local:"..."           a field naming a file: refused, with this
 //	                      message, in a document from device management
 var (
@@ -84,6 +86,12 @@ func setDefaults(v reflect.Value) {
 	for _, f := range taggedFields(v) {
 		d, ok := f.sf.Tag.Lookup("default")
 		if !ok {
+			continue
+		}
+		if u, ok := f.v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+			if err := u.UnmarshalText([]byte(d)); err != nil {
+				panic(fmt.Sprintf("config: default %q of %s: %v", d, f.sf.Name, err))
+			}
 			continue
 		}
 		switch f.v.Kind() {
@@ -313,4 +321,79 @@ func valueNode(v reflect.Value, tag reflect.StructTag) *yaml.Node {
 		return node(v.Elem())
 	}
 	panic(fmt.Sprintf("config: no file syntax for %s", v.Type()))
+}
+
+// libraryProblems reports the error of a library's Validate at the
+// place in the section each problem names. Each joined error that has a
+// FieldProblem method names its field by its key path in the section
+// ("links.domains", "webmail_prefixes[0]"); another is reported on the
+// section. When the section has problems already the library's are left
+// out: it saw the fields those problems left unset.
+func (p *parser) libraryProblems(err error, n *yaml.Node, field string) {
+	if err == nil || p.reported(field) {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		fp, ok := e.(interface{ FieldProblem() (string, string) })
+		if !ok {
+			p.addf(deref(n), field, "%v", e)
+			continue
+		}
+		key, problem := fp.FieldProblem()
+		p.addf(nodeAt(n, key), join(field, key), "%s", problem)
+	}
+}
+
+var (
+	pathStep  = regexp.MustCompile(`^([^.\[]*)((?:\[\d+\])*)`)
+	pathIndex = regexp.MustCompile(`\d+`)
+)
+
+// nodeAt finds the node a key path ("a.b[2].c") names under the mapping
+// n: a mapping key's key node, a list item's node; as far as the path is
+// there, else n.
+func nodeAt(n *yaml.Node, path string) *yaml.Node {
+	at := deref(n)
+	cur := at
+	for path != "" && cur != nil {
+		m := pathStep.FindStringSubmatch(path)
+		if m == nil || m[0] == "" {
+			break
+		}
+		path = strings.TrimPrefix(path[len(m[0]):], ".")
+		if m[1] != "" {
+			k, v := keyValue(cur, m[1])
+			if k == nil {
+				break
+			}
+			at, cur = k, v
+		}
+		for _, idx := range pathIndex.FindAllString(m[2], -1) {
+			i, _ := strconv.Atoi(idx)
+			if cur.Kind != yaml.SequenceNode || i >= len(cur.Content) {
+				return at
+			}
+			cur = deref(cur.Content[i])
+			at = cur
+		}
+	}
+	return at
+}
+
+// keyValue returns the key node and (dereferenced) value of key in the
+// mapping m.
+func keyValue(m *yaml.Node, key string) (*yaml.Node, *yaml.Node) {
+	if m.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if deref(m.Content[i]).Value == key {
+			return m.Content[i], deref(m.Content[i+1])
+		}
+	}
+	return nil, nil
 }

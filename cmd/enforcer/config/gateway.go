@@ -117,7 +117,7 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		// Disabled: the other fields are kept out of the way.
 		return Proxy{}, true
 	}
-	p.libraryProblems(px.Config.Validate(), n, field, keys)
+	p.libraryProblems(px.Config.Validate(), n, field)
 	if keys["upstream_allow"] != nil && !px.ProtectUpstream && len(px.UpstreamAllow) > 0 {
 		p.addf(keys["upstream_allow"], join(field, "upstream_allow"), "set but protect_upstream is false, so nothing uses it; set protect_upstream: true or remove upstream_allow")
 	}
@@ -125,41 +125,6 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		p.addf(keys["webmail_prefixes"], join(field, "webmail_prefixes"), "set but webmail is false; set webmail: true or remove the prefixes")
 	}
 	return px, true
-}
-
-// libraryProblems reports the errors of a library's Validate, each a
-// *ConfigError-like error naming its field by its key in the section,
-// at that key (or the section when the key is absent). A problem on a
-// field already reported is left out (the library saw the field
-// unset), as is one on an absent field when the section has problems
-// already.
-func (p *parser) libraryProblems(err error, n *yaml.Node, field string, keys map[string]*yaml.Node) {
-	if err == nil {
-		return
-	}
-	sectionBad := p.reported(field)
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
-		var ce *proxy.ConfigError
-		if !errors.As(e, &ce) {
-			p.addf(deref(n), field, "%v", e)
-			continue
-		}
-		key, _, _ := strings.Cut(ce.Field, "[")
-		at := keys[key]
-		if p.reported(join(field, ce.Field)) || at == nil && sectionBad {
-			continue
-		}
-		if at == nil {
-			at = deref(n)
-		}
-		p.addf(at, join(field, ce.Field), "%s", ce.Problem)
-	}
 }
 
 func (p *parser) devices(n *yaml.Node, field string) Devices {

@@ -13,6 +13,10 @@ import (
 
 	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/l7/transform"
+	"github.com/mailgate/enforcer/l7/transform/attach"
+	"github.com/mailgate/enforcer/l7/transform/classify"
+	"github.com/mailgate/enforcer/l7/transform/links"
 )
 
 // gatewayYAML sets every field of the L7 sections.
@@ -215,18 +219,22 @@ transforms:
 
 func TestTransformsSection(t *testing.T) {
 	c := mustParse(t, transformsYAML)
-	want := Transforms{
+	want := transform.Config{
 		Enabled: true,
-		Links:   &LinkRules{Mode: "exclude", HTTPScheme: "mibrowser", HTTPSScheme: "mibrowsers", Domains: []string{"intranet.example"}, Unmanaged: true},
-		Attachments: &AttachmentRules{
-			Managed: AttachmentSet{Default: "allow", Rules: []AttachmentRule{
-				{Extensions: []string{"exe", "js"}, Action: "block"},
-				{Extensions: []string{"pdf"}, ContentTypes: []string{"application/pdf"}, Action: "encrypt"}}},
-			Unmanaged:     AttachmentSet{Default: "block"},
-			BlockedNotice: "Removed by policy.", KeyFile: "/var/lib/enforcer/attachment.key",
+		Links: &transform.LinkRules{Config: links.Config{Mode: links.Exclude, HTTPScheme: "mibrowser", HTTPSScheme: "mibrowsers", Domains: []string{"intranet.example"}},
+			Unmanaged: true},
+		Attachments: &transform.AttachmentRules{
+			Policy: attach.Policy{
+				Managed: attach.RuleSet{Default: attach.Allow, Rules: []attach.Rule{
+					{Extensions: []string{"exe", "js"}, Action: attach.Block},
+					{Extensions: []string{"pdf"}, ContentTypes: []string{"application/pdf"}, Action: attach.Encrypt}}},
+				Unmanaged:     attach.RuleSet{Default: attach.Block},
+				BlockedNotice: "Removed by policy.",
+			},
+			KeyFile: "/var/lib/enforcer/attachment.key",
 		},
-		Classification: &ClassificationRules{SubjectMarkers: []string{"[SECRET]"}, Headers: []string{"X-Classification"}, Template: "Blocked: {{.Tag}}",
-			Rules: []ClassificationRule{{Tag: "SECRET", ApprovedClients: []string{"Outlook-iOS*"}, Approved: "allow", Others: "block"}}},
+		Classification: &classify.Config{SubjectMarkers: []string{"[SECRET]"}, Headers: []string{"X-Classification"}, Template: "Blocked: {{.Tag}}",
+			Rules: []classify.Rule{{Tag: "SECRET", ApprovedClients: []string{"Outlook-iOS*"}, Approved: classify.Allow, Others: classify.Block}}},
 	}
 	if diff := cmp.Diff(want, c.Transforms, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -304,7 +312,7 @@ func TestParseTransformsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !tr.Enabled || tr.Links == nil || tr.Links.Mode != "include" || tr.Attachments.Unmanaged.Default != "block" || !tr.SMIMEPassThrough {
+	if !tr.Enabled || tr.Links == nil || tr.Links.Mode != links.Include || tr.Attachments.Unmanaged.Default != attach.Block || !tr.SMIMEPassThrough {
 		t.Errorf("%+v", tr)
 	}
 	_, err = ParseTransforms("push", []byte(`{"links": {"mode": "sometimes"}}`))
@@ -337,8 +345,8 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
 		for _, f := range taggedFields(v) {
-			// `key` in a table row, or {key, ...} in a list's type.
-			if !regexp.MustCompile("[`{ ]" + f.key + "[`,}]").Match(ref) {
+			// `key` or `a.key` in a table row, or {key, ...} in a list's type.
+			if !regexp.MustCompile("[`{ .]" + f.key + "[`,}.]").Match(ref) {
 				t.Errorf("%s (%s.%s) is not in REFERENCE.md", f.key, v.Type(), f.sf.Name)
 			}
 			switch et := f.sf.Type; {
@@ -353,4 +361,5 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 	}
 	walk(reflect.ValueOf(Proxy{}))
 	walk(reflect.ValueOf(device.Config{}))
+	walk(reflect.ValueOf(transform.Config{}))
 }

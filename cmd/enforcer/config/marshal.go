@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/transform"
 )
 
 // Marshal writes c as a configuration file with every field spelled out,
@@ -165,38 +166,16 @@ func MarshalDevicePolicy(c device.Config) []byte {
 	return b.Bytes()
 }
 
-func transformsNode(t Transforms) *yaml.Node {
+func transformsNode(t transform.Config) *yaml.Node {
 	if !t.Enabled {
 		return mapping("enabled", boolean(false))
 	}
-	m := mapping("enabled", boolean(true), "smime_pass_through", boolean(t.SMIMEPassThrough))
-	if l := t.Links; l != nil {
-		add(m, "links", mapping("mode", str(l.Mode), "http_scheme", str(l.HTTPScheme), "https_scheme", str(l.HTTPSScheme),
-			"domains", strList(l.Domains), "domains_file", str(l.DomainsFile), "unmanaged", boolean(l.Unmanaged)))
-	}
-	if a := t.Attachments; a != nil {
-		set := func(s AttachmentSet) *yaml.Node {
-			return mapping("default", str(s.Default), "rules", seq(len(s.Rules), func(i int) *yaml.Node {
-				r := s.Rules[i]
-				return mapping("extensions", strList(r.Extensions), "content_types", strList(r.ContentTypes), "action", str(r.Action))
-			}))
-		}
-		add(m, "attachments", mapping("managed", set(a.Managed), "unmanaged", set(a.Unmanaged),
-			"blocked_notice", str(a.BlockedNotice), "key_file", str(a.KeyFile)))
-	}
-	if c := t.Classification; c != nil {
-		add(m, "classification", mapping("subject_markers", strList(c.SubjectMarkers), "headers", strList(c.Headers),
-			"template", str(c.Template), "rules", seq(len(c.Rules), func(i int) *yaml.Node {
-				r := c.Rules[i]
-				return mapping("tag", str(r.Tag), "approved_clients", strList(r.ApprovedClients), "approved", str(r.Approved), "others", str(r.Others))
-			})))
-	}
-	return m
+	return node(reflect.ValueOf(t))
 }
 
 // MarshalTransforms writes the transforms section as the file would hold
 // it.
-func MarshalTransforms(t Transforms) []byte {
+func MarshalTransforms(t transform.Config) []byte {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)

@@ -16,6 +16,8 @@ import (
 	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/l7/transform"
+	"github.com/mailgate/enforcer/l7/transform/attach"
 )
 
 func TestGlob(t *testing.T) {
@@ -134,9 +136,9 @@ func TestProxyLimitsMapping(t *testing.T) {
 
 func TestAttachmentPolicyCSV(t *testing.T) {
 	var b bytes.Buffer
-	tr := config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{
-		Managed:   config.AttachmentSet{Default: "allow", Rules: []config.AttachmentRule{{Extensions: []string{"exe", "js"}, Action: "block"}, {ContentTypes: []string{"application/pdf"}, Action: "encrypt"}}},
-		Unmanaged: config.AttachmentSet{Default: "block"}}}
+	tr := transform.Config{Enabled: true, Attachments: &transform.AttachmentRules{Policy: attach.Policy{
+		Managed:   attach.RuleSet{Default: attach.Allow, Rules: []attach.Rule{{Extensions: []string{"exe", "js"}, Action: attach.Block}, {ContentTypes: []string{"application/pdf"}, Action: attach.Encrypt}}},
+		Unmanaged: attach.RuleSet{Default: attach.Block}}}}
 	if err := writeAttachmentPolicyCSV(&b, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -202,11 +204,11 @@ func TestExportsFormulaPrefixes(t *testing.T) {
 	checkDefused(t, "accounts.csv", mustCSVRows(t, &b), 0, 2)
 
 	b.Reset()
-	var rules []config.AttachmentRule
+	var rules []attach.Rule
 	for _, p := range formulaPrefixes {
-		rules = append(rules, config.AttachmentRule{Extensions: []string{p + "exe"}, ContentTypes: []string{p + "application/x"}, Action: "block"})
+		rules = append(rules, attach.Rule{Extensions: []string{p + "exe"}, ContentTypes: []string{p + "application/x"}, Action: attach.Block})
 	}
-	tr := config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{Managed: config.AttachmentSet{Default: "allow", Rules: rules}}}
+	tr := transform.Config{Enabled: true, Attachments: &transform.AttachmentRules{Policy: attach.Policy{Managed: attach.RuleSet{Default: attach.Allow, Rules: rules}}}}
 	if err := writeAttachmentPolicyCSV(&b, tr); err != nil {
 		t.Fatal(err)
 	}
