@@ -295,10 +295,6 @@ func checkHostPort(s string) error {
 	return nil
 }
 
-func (p *parser) upstreamURL(n *yaml.Node, field string) (string, bool) {
-	return p.httpURL(n, field, false)
-}
-
 // httpURL reads an http(s) URL with a host and no credentials.
 func (p *parser) httpURL(n *yaml.Node, field string, allowEmpty bool) (string, bool) {
 	s, ok := p.str(n, field)

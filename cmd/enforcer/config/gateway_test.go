@@ -363,3 +363,20 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 	walk(reflect.ValueOf(device.Config{}))
 	walk(reflect.ValueOf(transform.Config{}))
 }
+
+// TestProxyValidatedByLibrary: the proxy section is checked by the
+// proxy's own Validate, reported at the key it names; before, a prefix
+// the proxy refuses passed the file's checks and failed only when the
+// daemon started the proxy.
+func TestProxyValidatedByLibrary(t *testing.T) {
+	_, err := Parse("enforcer.yaml", []byte("interfaces: [eth0]\nproxy:\n  upstream: https://mail\n  plain_http: true\n  webmail: true\n  webmail_prefixes: [/Microsoft-Server-ActiveSync]\n"))
+	want := `enforcer.yaml:6:22: proxy.webmail_prefixes[0]: "/Microsoft-Server-ActiveSync" overlaps the`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	_, err = Parse("enforcer.yaml", []byte("interfaces: [eth0]\nproxy:\n  upstream: \"https://mail/?tenant=1\"\n  plain_http: true\n"))
+	want = `enforcer.yaml:3:3: proxy.upstream: "https://mail/?tenant=1": only scheme, host and path are allowed`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
