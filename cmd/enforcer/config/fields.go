@@ -38,7 +38,7 @@ import (
 //	                        text WANT     any scalar, checked by the
 //	                                      library (WANT names it)
 //	                        enum WHAT: a, b, c
-//	                                      one of the words, lower case;
+//	                                      one of the words, as written;
 //	                                      a TextUnmarshaler reads it
 //	example:"..."         a list's example, for "want a list" messages
 //	required:"..."        the message when the key is missing
