@@ -22,74 +22,81 @@ const MaxInactivityDays = 32767
 // List entries and rule query strings match without regard to case and
 // surrounding white space; '*' matches any run of characters and '?' one
 // character (see the package documentation, "Matching").
+//
+// Config is declared once for every form it takes: the yaml tags are its
+// keys in the configuration file's devices.policy (with check, example
+// and required: the file's syntax, read by cmd/enforcer/config), the json
+// tags its keys on the push API and pull pages (devicesync.PolicyDoc).
+// A new field is one field here with its doc comment and tags, and its
+// rule in [NewPolicy].
 type Config struct {
 	// Revision identifies the policy as device management sent it; reported
 	// by diagnostics only. Default "".
-	Revision string
+	Revision string `yaml:"revision" json:"revision"`
 
 	// ManagedOnly lets only managed devices sync (the reference gateway's
 	// "Managed Device" general access policy). Default false.
-	ManagedOnly bool
+	ManagedOnly bool `yaml:"managed_only" json:"managed_only,omitempty"`
 	// AllowedMailClients, when not empty, lets only these mail clients
 	// sync; an entry matches the whole User-Agent or its product name (see
 	// [Identity.MailClient]). Default empty: any client.
-	AllowedMailClients []string
+	AllowedMailClients []string `yaml:"allowed_mail_clients" json:"allowed_mail_clients,omitempty" example:"[\"Outlook-iOS*\", Apple-iPhone*]"`
 	// BlockedMailClients never sync; they win over AllowedMailClients.
 	// Default empty.
-	BlockedMailClients []string
+	BlockedMailClients []string `yaml:"blocked_mail_clients" json:"blocked_mail_clients,omitempty" example:"[TouchDown*]"`
 	// AllowedUsers, when not empty, lets only these users sync. An entry
 	// is "jane" (any domain), "CONTOSO\jane", "jane@contoso.com" or a
 	// wildcard pattern matched against the whole name ("*@contoso.com").
 	// Default empty: any user.
-	AllowedUsers []string
+	AllowedUsers []string `yaml:"allowed_users" json:"allowed_users,omitempty" example:"[\"*@example.com\"]"`
 	// BlockedUsers never sync; they win over AllowedUsers. Default empty.
-	BlockedUsers []string
+	BlockedUsers []string `yaml:"blocked_users" json:"blocked_users,omitempty" example:"[\"CONTOSO\\\\jane\"]"`
 	// AllowedDeviceTypes, when not empty, lets only these EAS DeviceTypes
 	// sync. Default empty: any type.
-	AllowedDeviceTypes []string
+	AllowedDeviceTypes []string `yaml:"allowed_device_types" json:"allowed_device_types,omitempty" example:"[iPhone, Android]"`
 	// BlockedDeviceTypes never sync; they win over AllowedDeviceTypes.
 	// Default empty.
-	BlockedDeviceTypes []string
+	BlockedDeviceTypes []string `yaml:"blocked_device_types" json:"blocked_device_types,omitempty" example:"[WindowsMail]"`
 
 	// InactivityDays blocks managed devices that have not checked in with
 	// device management for more than this many days (1..32767); 0 turns
 	// the policy off. Default 0.
-	InactivityDays int
+	InactivityDays int `yaml:"inactivity_days" json:"inactivity_days,omitempty" check:"0..32767"`
 	// BlockCompromised blocks managed devices that reported themselves
 	// compromised. Default false.
-	BlockCompromised bool
+	BlockCompromised bool `yaml:"block_compromised" json:"block_compromised,omitempty"`
 	// BlockUnencrypted blocks managed devices that reported their storage
 	// unencrypted. Default false.
-	BlockUnencrypted bool
+	BlockUnencrypted bool `yaml:"block_unencrypted" json:"block_unencrypted,omitempty"`
 	// AllowedModels, when not empty, lets only managed devices whose
 	// platform and model match an entry sync. Default empty: any model.
-	AllowedModels []ModelRule
+	AllowedModels []ModelRule `yaml:"allowed_models" json:"allowed_models,omitempty" example:"[{platform: Apple, model: \"iPhone*\"}]"`
 	// AllowedOS, when not empty, lets only managed devices whose platform
 	// matches an entry, with an OS version within that entry's bounds,
 	// sync. Default empty: any OS.
-	AllowedOS []OSRule
+	AllowedOS []OSRule `yaml:"allowed_os" json:"allowed_os,omitempty" example:"[{platform: Apple, min: \"17\"}]"`
 	// RequireEASProfile blocks managed devices without the managed EAS
 	// profile. Default false.
-	RequireEASProfile bool
+	RequireEASProfile bool `yaml:"require_eas_profile" json:"require_eas_profile,omitempty"`
 
 	// Rules are Exchange-style device access rules: Block rules win over
 	// Quarantine rules, which win over Allow rules, whatever their order.
 	// Default empty.
-	Rules []ABQRule
+	Rules []ABQRule `yaml:"rules" json:"rules,omitempty" example:"[{characteristic: DeviceType, query: \"Android*\", access: quarantine}]"`
 	// DefaultAccess is the access of a device that no step decided on:
 	// Exchange's DefaultAccessLevel. Default (zero) Allow.
-	DefaultAccess Action
+	DefaultAccess Action `yaml:"default_access,omitempty" json:"default_access,omitempty" check:"enum an access level: allow, block, quarantine"`
 
 	// TestMode evaluates every policy and reports its decision, but lets
 	// the request through (see [Decision.TestMode]). Administrator
 	// blacklist and quarantine overrides still apply. Default false.
-	TestMode bool
+	TestMode bool `yaml:"test_mode" json:"test_mode,omitempty"`
 }
 
 // ModelRule allows a device model on a platform. Both are patterns.
 type ModelRule struct {
-	Platform string
-	Model    string
+	Platform string `yaml:"platform" json:"platform"`
+	Model    string `yaml:"model" json:"model"`
 }
 
 // OSRule allows the OS versions of a platform within inclusive bounds.
@@ -97,9 +104,9 @@ type ModelRule struct {
 // admits 17.0 up to every 17.x.y; see [OSVersion.AtMost]); "" leaves that
 // side open. Platform is a pattern.
 type OSRule struct {
-	Platform string
-	Min      string
-	Max      string
+	Platform string `yaml:"platform" json:"platform"`
+	Min      string `yaml:"min" json:"min,omitempty" check:"text an OS version such as \"17.4\""`
+	Max      string `yaml:"max" json:"max,omitempty" check:"text an OS version such as \"17.4\""`
 }
 
 // Characteristic is the device property an ABQ rule matches, as
@@ -163,11 +170,11 @@ func (c *Characteristic) UnmarshalText(b []byte) error {
 // matches Query get Access.
 type ABQRule struct {
 	// Name labels the rule in decisions; default "Characteristic=Query".
-	Name           string
-	Characteristic Characteristic
+	Name           string         `yaml:"name" json:"name,omitempty"`
+	Characteristic Characteristic `yaml:"characteristic" json:"characteristic" check:"enum a characteristic: DeviceType, DeviceModel, DeviceOS, UserAgent" required:"required, e.g. {characteristic: DeviceType, query: \"Android*\", access: quarantine}"`
 	// Query is the value to match (Exchange's QueryString), a pattern.
-	Query  string
-	Access Action
+	Query  string `yaml:"query" json:"query" required:"required, e.g. {characteristic: DeviceType, query: \"Android*\", access: quarantine}"`
+	Access Action `yaml:"access" json:"access" check:"enum an access level: allow, block, quarantine" required:"required, e.g. {characteristic: DeviceType, query: \"Android*\", access: quarantine}"`
 }
 
 // Policy is a validated, compiled [Config]: immutable, safe for concurrent

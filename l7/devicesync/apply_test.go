@@ -18,10 +18,10 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	db := mustOpen(t, path, Options{})
 	st := device.NewStore(device.StoreOptions{})
-	pol := &PolicyDoc{Revision: "r7", ManagedOnly: true, InactivityDays: 30, BlockCompromised: true,
-		AllowedOS:     []OSRuleDoc{{Platform: "Apple", Min: "16"}},
-		Rules:         []ABQRuleDoc{{Characteristic: device.DeviceType, Query: "Android*", Access: device.Quarantine}},
-		DefaultAccess: device.Block}
+	pol := &PolicyDoc{Revision: "r7", policyConfig: device.Config{ManagedOnly: true, InactivityDays: 30, BlockCompromised: true,
+		AllowedOS:     []device.OSRule{{Platform: "Apple", Min: "16"}},
+		Rules:         []device.ABQRule{{Characteristic: device.DeviceType, Query: "Android*", Access: device.Quarantine}},
+		DefaultAccess: device.Block}}
 	mustApply(t, db, st, Change{
 		Upsert: []device.Record{
 			rec("A1", at(-5), func(r *device.Record) {
@@ -187,7 +187,7 @@ func TestApplyRefusesInvalidChangesWhole(t *testing.T) {
 		{"year", Change{Upsert: []device.Record{rec("a", at(0), func(r *device.Record) { r.LastCheckIn = time.Date(-3, 1, 1, 0, 0, 0, 0, time.UTC) })}}, "last_check_in: year outside"},
 		{"long user", Change{Upsert: []device.Record{rec("a", at(0), func(r *device.Record) { r.User = strings.Repeat("u", 2000) })}}, "user: longer than 1024"},
 		{"empty delete", Change{Upsert: []device.Record{rec("a", at(0))}, Delete: []Deletion{{DeviceID: "b"}, {}}}, "delete[1]: device_id: empty"},
-		{"policy", Change{Upsert: []device.Record{rec("a", at(0))}, Policy: &PolicyDoc{AllowedOS: []OSRuleDoc{{Platform: "Apple", Min: "x"}}, InactivityDays: -1}},
+		{"policy", Change{Upsert: []device.Record{rec("a", at(0))}, Policy: &PolicyDoc{policyConfig: device.Config{AllowedOS: []device.OSRule{{Platform: "Apple", Min: "x"}}, InactivityDays: -1}}},
 			`policy: inactivity_days: "-1": want 1..32767 days, or 0 to turn the policy off (and 1 more: allowed_os[0].min: "x": not a version`},
 		{"more without cursor", Change{More: true}, "change: more: only a pull page"},
 	}

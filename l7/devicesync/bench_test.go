@@ -23,7 +23,7 @@ func mustBigDB(b *testing.B, n int) (*DB, *device.Store) {
 			LastCheckIn: at(-60), EASProfile: true, Updated: at(-60),
 		}
 	}
-	if _, err := db.Apply(st, Change{Upsert: recs, Policy: &PolicyDoc{Revision: "1", ManagedOnly: true}}, nil); err != nil {
+	if _, err := db.Apply(st, Change{Upsert: recs, Policy: &PolicyDoc{Revision: "1", policyConfig: device.Config{ManagedOnly: true}}}, nil); err != nil {
 		b.Fatal(err)
 	}
 	return db, st

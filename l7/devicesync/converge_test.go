@@ -68,7 +68,7 @@ func genHistory(rng *rand.Rand, n int, ties bool) *source {
 			}
 			s.changes = append(s.changes, ch)
 		case k < 7:
-			p := &PolicyDoc{Revision: fmt.Sprint(tick), Updated: next(), InactivityDays: rng.IntN(5)}
+			p := &PolicyDoc{Revision: fmt.Sprint(tick), Updated: next(), policyConfig: device.Config{InactivityDays: rng.IntN(5)}}
 			s.policy = p
 			s.changes = append(s.changes, Change{Policy: p})
 		default:

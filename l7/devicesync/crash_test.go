@@ -61,7 +61,7 @@ func crashChange(r uint64) Change {
 		}
 	}
 	if r%crashPolicyEvery == 0 {
-		ch.Policy = &PolicyDoc{Revision: strconv.FormatUint(r, 10), Updated: crashBase.Add(time.Duration(r) * time.Second), InactivityDays: int(r%100) + 1}
+		ch.Policy = &PolicyDoc{Revision: strconv.FormatUint(r, 10), Updated: crashBase.Add(time.Duration(r) * time.Second), policyConfig: device.Config{InactivityDays: int(r%100) + 1}}
 	}
 	return ch
 }

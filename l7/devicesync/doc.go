@@ -87,16 +87,13 @@
 //
 // Policy document: "revision" (opaque, reported by diagnostics),
 // "updated" (orders policies, see Convergence) and every field of
-// [device.Config]: managed_only, allowed_mail_clients,
-// blocked_mail_clients, allowed_users, blocked_users,
-// allowed_device_types, blocked_device_types (lists of strings),
-// inactivity_days (0..32767), block_compromised, block_unencrypted,
-// allowed_models ([{"platform","model"}]), allowed_os
-// ([{"platform","min","max"}]), require_eas_profile, rules
+// [device.Config] under its json key, the key the configuration file's
+// devices.policy uses (REFERENCE.md lists them): managed_only,
+// allowed_os ([{"platform","min","max"}]), rules
 // ([{"name","characteristic","query","access"}], characteristic
-// DeviceType|DeviceModel|DeviceOS|UserAgent), default_access and
-// rules[].access (allow|block|quarantine, as [device.Action] spells them),
-// test_mode. Omitted fields take device.Config's defaults. A policy that
+// DeviceType|DeviceModel|DeviceOS|UserAgent, access
+// allow|block|quarantine as [device.Action] spells them), and so on.
+// Omitted fields take device.Config's defaults. A policy that
 // [device.NewPolicy] refuses is refused whole, naming the field
 // ("policy: allowed_os[2].min: ...").
 //

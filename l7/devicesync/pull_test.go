@@ -145,7 +145,7 @@ func changeLog() ([]PageDoc, []string) {
 		{Records: docs(rec("e", at(-120)))}, // end of the snapshot
 		{Records: docs(rec("a", at(-90), func(r *device.Record) { r.Model = "a2" })), Deleted: []Deletion{{DeviceID: "b", Deleted: at(-80)}}},
 		{Deleted: []Deletion{{DeviceID: "c"}}, Time: at(-70)},
-		{Records: docs(rec("f", at(-60))), Policy: &PolicyDoc{Revision: "2", Updated: at(-60), ManagedOnly: true}},
+		{Records: docs(rec("f", at(-60))), Policy: &PolicyDoc{Revision: "2", Updated: at(-60), policyConfig: device.Config{ManagedOnly: true}}},
 	}
 	return pages, []string{"a", "d", "e", "f"}
 }

@@ -11,8 +11,9 @@ import (
 // The email security document: device management may push the gateway's
 // transforms (links, attachments, classification) as it pushes the device
 // policy. The document is the transforms section of the configuration
-// file written as JSON (package cmd/enforcer/config parses it, with the same
-// checks); this package stores it and hands it over, opaque.
+// file written as JSON, transform.Config (package cmd/enforcer/config
+// parses it into that type, with the same checks, refusing fields that
+// name files); this package stores it and hands it over, opaque.
 
 var keyTransforms = []byte("transforms")
 

@@ -68,110 +68,27 @@ func (d RecordDoc) Record() device.Record {
 	}
 }
 
-// PolicyDoc is the device compliance policy on the wire and on disk: every
-// field of [device.Config] in snake_case, plus Updated, the time device
+// PolicyDoc is the device compliance policy on the wire and on disk:
+// [device.Config] in its JSON form, plus Updated, the time device
 // management changed it, which orders policies that arrive out of order.
 type PolicyDoc struct {
-	Revision           string         `json:"revision"`
-	Updated            time.Time      `json:"updated,omitzero"`
-	ManagedOnly        bool           `json:"managed_only,omitempty"`
-	AllowedMailClients []string       `json:"allowed_mail_clients,omitempty"`
-	BlockedMailClients []string       `json:"blocked_mail_clients,omitempty"`
-	AllowedUsers       []string       `json:"allowed_users,omitempty"`
-	BlockedUsers       []string       `json:"blocked_users,omitempty"`
-	AllowedDeviceTypes []string       `json:"allowed_device_types,omitempty"`
-	BlockedDeviceTypes []string       `json:"blocked_device_types,omitempty"`
-	InactivityDays     int            `json:"inactivity_days,omitempty"`
-	BlockCompromised   bool           `json:"block_compromised,omitempty"`
-	BlockUnencrypted   bool           `json:"block_unencrypted,omitempty"`
-	AllowedModels      []ModelRuleDoc `json:"allowed_models,omitempty"`
-	AllowedOS          []OSRuleDoc    `json:"allowed_os,omitempty"`
-	RequireEASProfile  bool           `json:"require_eas_profile,omitempty"`
-	Rules              []ABQRuleDoc   `json:"rules,omitempty"`
-	DefaultAccess      device.Action  `json:"default_access,omitempty"`
-	TestMode           bool           `json:"test_mode,omitempty"`
+	// Revision shadows device.Config's so that the wire keeps its key
+	// order (revision, updated, the rest): the stored encodings of equal
+	// policies compare equal across versions (see order).
+	Revision string    `json:"revision"`
+	Updated  time.Time `json:"updated,omitzero"`
+	policyConfig
 }
 
-// ModelRuleDoc is [device.ModelRule] on the wire.
-type ModelRuleDoc struct {
-	Platform string `json:"platform"`
-	Model    string `json:"model"`
-}
-
-// OSRuleDoc is [device.OSRule] on the wire.
-type OSRuleDoc struct {
-	Platform string `json:"platform"`
-	Min      string `json:"min,omitempty"`
-	Max      string `json:"max,omitempty"`
-}
-
-// ABQRuleDoc is [device.ABQRule] on the wire.
-type ABQRuleDoc struct {
-	Name           string                `json:"name,omitempty"`
-	Characteristic device.Characteristic `json:"characteristic"`
-	Query          string                `json:"query"`
-	Access         device.Action         `json:"access"`
-}
-
-// PolicyDocOf returns the wire form of cfg with the given Updated time.
-func PolicyDocOf(cfg device.Config, updated time.Time) PolicyDoc {
-	d := PolicyDoc{
-		Revision:           cfg.Revision,
-		Updated:            updated,
-		ManagedOnly:        cfg.ManagedOnly,
-		AllowedMailClients: cfg.AllowedMailClients,
-		BlockedMailClients: cfg.BlockedMailClients,
-		AllowedUsers:       cfg.AllowedUsers,
-		BlockedUsers:       cfg.BlockedUsers,
-		AllowedDeviceTypes: cfg.AllowedDeviceTypes,
-		BlockedDeviceTypes: cfg.BlockedDeviceTypes,
-		InactivityDays:     cfg.InactivityDays,
-		BlockCompromised:   cfg.BlockCompromised,
-		BlockUnencrypted:   cfg.BlockUnencrypted,
-		RequireEASProfile:  cfg.RequireEASProfile,
-		DefaultAccess:      cfg.DefaultAccess,
-		TestMode:           cfg.TestMode,
-	}
-	for _, m := range cfg.AllowedModels {
-		d.AllowedModels = append(d.AllowedModels, ModelRuleDoc{Platform: m.Platform, Model: m.Model})
-	}
-	for _, o := range cfg.AllowedOS {
-		d.AllowedOS = append(d.AllowedOS, OSRuleDoc{Platform: o.Platform, Min: o.Min, Max: o.Max})
-	}
-	for _, r := range cfg.Rules {
-		d.Rules = append(d.Rules, ABQRuleDoc{Name: r.Name, Characteristic: r.Characteristic, Query: r.Query, Access: r.Access})
-	}
-	return d
-}
+// policyConfig names the embedded device.Config apart from the Config
+// method.
+type policyConfig = device.Config
 
 // Config returns the policy configuration d describes.
 func (d *PolicyDoc) Config() device.Config {
-	cfg := device.Config{
-		Revision:           d.Revision,
-		ManagedOnly:        d.ManagedOnly,
-		AllowedMailClients: d.AllowedMailClients,
-		BlockedMailClients: d.BlockedMailClients,
-		AllowedUsers:       d.AllowedUsers,
-		BlockedUsers:       d.BlockedUsers,
-		AllowedDeviceTypes: d.AllowedDeviceTypes,
-		BlockedDeviceTypes: d.BlockedDeviceTypes,
-		InactivityDays:     d.InactivityDays,
-		BlockCompromised:   d.BlockCompromised,
-		BlockUnencrypted:   d.BlockUnencrypted,
-		RequireEASProfile:  d.RequireEASProfile,
-		DefaultAccess:      d.DefaultAccess,
-		TestMode:           d.TestMode,
-	}
-	for _, m := range d.AllowedModels {
-		cfg.AllowedModels = append(cfg.AllowedModels, device.ModelRule{Platform: m.Platform, Model: m.Model})
-	}
-	for _, o := range d.AllowedOS {
-		cfg.AllowedOS = append(cfg.AllowedOS, device.OSRule{Platform: o.Platform, Min: o.Min, Max: o.Max})
-	}
-	for _, r := range d.Rules {
-		cfg.Rules = append(cfg.Rules, device.ABQRule{Name: r.Name, Characteristic: r.Characteristic, Query: r.Query, Access: r.Access})
-	}
-	return cfg
+	c := d.policyConfig
+	c.Revision = d.Revision
+	return c
 }
 
 // Deletion is the removal of one device's record by device management at

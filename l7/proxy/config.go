@@ -46,18 +46,25 @@ var DefaultWebmailPrefixes = []string{"/owa"}
 // Config configures a [Proxy]. Zero fields take the documented defaults
 // ([Config.WithDefaults]); only Upstream and the certificate (or
 // PlainHTTP) are required.
+//
+// Config is also the configuration file's proxy section (package
+// cmd/enforcer/config reads and writes it through the tags): yaml is a
+// field's key there (no yaml tag: not in the file, the default applies),
+// check the syntax the file uses for it ("limit": the file's 0 is this
+// type's negative "no limit"; "deadline": the file's "0s" is a negative
+// "none"), and [Config.Validate] names fields by those keys.
 type Config struct {
 	// Upstream is the mail server's base URL, "https://mail.internal" (a
 	// path, if any, is prefixed to every proxied path). Required.
-	Upstream string
+	Upstream string `yaml:"upstream" check:"url"`
 	// UpstreamCAFile is a PEM bundle of the authorities that sign the mail
 	// server's certificate. Default "": the system roots.
-	UpstreamCAFile string
+	UpstreamCAFile string `yaml:"upstream_ca_file" check:"path"`
 	// InsecureSkipVerify turns off verification of the mail server's
 	// certificate (the reference gateway's "Ignore SSL errors with email
 	// server"). Default false. When set, New logs a warning, since anyone
 	// on the path to the mail server can then read every password.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 	// UpstreamDialTimeout bounds connecting to the mail server, TLS
 	// handshake included. Default 10 s.
 	UpstreamDialTimeout time.Duration
@@ -72,26 +79,26 @@ type Config struct {
 	// connection (a Ping long-poll holds one for up to an hour), while
 	// HTTP/2 clients, whose streams each hold one, cannot multiply the
 	// gateway's client limit at the mail server. Negative: no limit.
-	MaxUpstreamConns int
+	MaxUpstreamConns int `yaml:"max_upstream_conns,omitempty" check:"limit 0..10_000_000"`
 
 	// Listen is the address Serve's caller should listen on (used by
 	// [Proxy.ListenAndServe]). Default ":443".
-	Listen string
+	Listen string `yaml:"listen" check:"hostport :443, 0.0.0.0:443 or [::]:443"`
 	// CertFile and KeyFile are the PEM certificate chain and key the
 	// gateway presents to clients. Both are required unless PlainHTTP is
 	// set. The files are re-read when either one's modification time
 	// changes (checked at most every CertCheckInterval, on a handshake), so
 	// a renewed certificate takes effect without a restart; a pair that
 	// fails to load keeps the previous one in service and is logged.
-	CertFile string
-	KeyFile  string
+	CertFile string `yaml:"cert_file" check:"path"`
+	KeyFile  string `yaml:"key_file" check:"path"`
 	// CertCheckInterval is how often a handshake may stat the certificate
 	// files. Default 5 s.
 	CertCheckInterval time.Duration
 	// PlainHTTP serves without TLS, for a deployment where a TLS
 	// terminator in front forwards to the gateway over a trusted network.
 	// Default false; then CertFile and KeyFile are required.
-	PlainHTTP bool
+	PlainHTTP bool `yaml:"plain_http"`
 
 	// MaxHeaderBytes bounds a request's header block; larger requests get
 	// 431. Default 64 KiB (Kerberos tickets in Authorization run to tens of
@@ -100,7 +107,7 @@ type Config struct {
 	// MaxConns bounds concurrent client connections; further connections
 	// wait in the kernel's accept queue. Default 50,000. Each Ping
 	// long-poll holds one client connection and one to the mail server.
-	MaxConns int
+	MaxConns int `yaml:"max_conns,omitempty" check:"1..10_000_000"`
 	// MaxConnsPerSource bounds the concurrent client connections of one
 	// source that is not in TrustedProxies: one IPv4 address, or one IPv6
 	// /64 (what one subscriber is given). A connection beyond it is
@@ -113,14 +120,14 @@ type Config struct {
 	// connection carries many): one beyond is answered 429 with
 	// Retry-After. Trusted proxies are not limited: a load balancer in
 	// front may hold thousands of connections. Negative: no limit.
-	MaxConnsPerSource int
+	MaxConnsPerSource int `yaml:"max_conns_per_source,omitempty" check:"limit 0..10_000_000"`
 	// HTTP2MaxStreams is the number of concurrent streams (requests) a
 	// client HTTP/2 connection may open (SETTINGS_MAX_CONCURRENT_STREAMS);
 	// a stream beyond it is reset. Each stream holds at most one upstream
 	// connection, so a client connection holds at most this many. Default
 	// 1000: a front proxy multiplexing devices over HTTP/2 holds one
 	// stream per Ping long-poll, so Go's default of 250 is low.
-	HTTP2MaxStreams int
+	HTTP2MaxStreams int `yaml:"http2_max_streams,omitempty" check:"1..100_000"`
 	// MaxRequestBodyBytes bounds a request body; a larger upload is cut and
 	// answered 413. Default 0: no limit here (bodies stream to the mail
 	// server, which enforces its own maxRequestLength).
@@ -144,14 +151,14 @@ type Config struct {
 	// Default 1024 (1 KiB/s: 8 kbit/s, below any mobile data link; a
 	// client that keeps a body open by trickling bytes must spend that
 	// much). Negative: no minimum rate.
-	MinBodyRate int
+	MinBodyRate int `yaml:"min_body_rate,omitempty" check:"limit 0..1_073_741_824"`
 	// BodyRateWindow is the window of MinBodyRate. Default 30 s.
-	BodyRateWindow time.Duration
+	BodyRateWindow time.Duration `yaml:"body_rate_window,omitempty" check:"1s..1h"`
 	// BodyTimeout bounds the whole request body, from the first read of
 	// it to its end: 408 beyond it (over HTTP/1.1 the connection closed). Default 15
 	// minutes (a 10 MB SendMail over a 100 kbit/s uplink fits). Negative:
 	// no total deadline, bodies only need MinBodyRate.
-	BodyTimeout time.Duration
+	BodyTimeout time.Duration `yaml:"body_timeout,omitempty" check:"deadline 1s..24h"`
 	// WriteIdleTimeout drops a client that accepts no response bytes for
 	// this long. Default 60 s. (There is no total write timeout: it would
 	// cut long polls.)
@@ -177,9 +184,9 @@ type Config struct {
 	NoPolicyRetryAfter time.Duration
 
 	// EWS configures the /EWS route.
-	EWS EWSConfig
+	EWS EWSConfig `yaml:",inline"`
 	// Webmail passes browser traffic through without compliance checks.
-	Webmail WebmailConfig
+	Webmail WebmailConfig `yaml:",inline"`
 
 	// TrustQueryUser takes an ActiveSync request's user from its query's
 	// User parameter when its credentials name none (Negotiate, Bearer,
@@ -189,20 +196,20 @@ type Config struct {
 	// authenticated account; otherwise a client with any valid login, or
 	// none, claims another user's device record, allow list entry or
 	// managed status.
-	TrustQueryUser bool
+	TrustQueryUser bool `yaml:"trust_query_user,omitempty"`
 	// ClientCAFile is a PEM bundle of the authorities whose client
 	// certificates identify users (certificate-based authentication; the
 	// certificate needs the Client Authentication extended key usage).
 	// Read once by New; revocation is not checked. Default "": no client
 	// certificate is asked for. Not with PlainHTTP.
-	ClientCAFile string
+	ClientCAFile string `yaml:"client_ca_file,omitempty" check:"path"`
 	// ClientCertMode is ClientCertOptional or ClientCertRequire. Default
 	// ClientCertOptional when ClientCAFile is set, else ClientCertOff.
-	ClientCertMode string
+	ClientCertMode string `yaml:"client_cert_mode,omitempty" check:"enum a client certificate mode: off, optional, require"`
 	// ClientCertUser says where a verified certificate names its user:
 	// CertUserUPN, CertUserCN or CertUserUPNOrCN. Default CertUserUPN. A
 	// verified certificate without that name is unidentified.
-	ClientCertUser string
+	ClientCertUser string `yaml:"client_cert_user,omitempty" check:"enum a certificate user source: upn, cn, upn_or_cn"`
 
 	// TrustedProxies are the addresses of load balancers or reverse
 	// proxies in front whose X-Forwarded-For the gateway believes: for a
@@ -211,7 +218,7 @@ type Config struct {
 	// trusted, and the header is passed on with the peer appended. Default
 	// none: the TCP peer is the client, and client X-Forwarded-For headers
 	// are dropped.
-	TrustedProxies []netip.Prefix
+	TrustedProxies []netip.Prefix `yaml:"trusted_proxies" example:"[10.0.0.0/8]"`
 
 	// MaxRedirects bounds the remembered 451 redirect mappings; when full,
 	// the least recently used is forgotten. Default 100,000.
@@ -220,7 +227,7 @@ type Config struct {
 	// insensitive, port ignored) a 451 X-MS-Location may name; a redirect
 	// elsewhere is answered 502. Default empty: any host the mail server
 	// names (as Exchange hybrid redirects to Exchange Online).
-	RedirectHosts []string
+	RedirectHosts []string `yaml:"redirect_hosts" example:"[outlook.office365.com]"`
 }
 
 // EWSConfig configures the /EWS route.
@@ -228,17 +235,17 @@ type EWSConfig struct {
 	// Enabled proxies /EWS under the EWS rule (see the package
 	// documentation). Default false: /EWS gets 404 and never reaches the
 	// mail server, as on the reference gateway.
-	Enabled bool
+	Enabled bool `yaml:"ews"`
 }
 
 // WebmailConfig configures webmail pass-through.
 type WebmailConfig struct {
 	// Enabled passes requests under Prefixes to the mail server. Default
 	// false: webmail paths get 404, like every unknown path.
-	Enabled bool
+	Enabled bool `yaml:"webmail"`
 	// Prefixes are path prefixes matched on whole segments, ignoring
 	// case. Default DefaultWebmailPrefixes (/owa).
-	Prefixes []string
+	Prefixes []string `yaml:"webmail_prefixes,omitempty" example:"[/owa]"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -291,6 +298,15 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// Validate checks c, with defaults applied, as [New] does. A non-nil
+// error joins *ConfigError values, each naming its field by its key in
+// the configuration file (the Go name for a field not in the file).
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	_, err := c.validate()
+	return err
+}
+
 // validate checks a config with defaults applied and returns the parsed
 // upstream URL.
 func (c *Config) validate() (*url.URL, error) {
@@ -301,23 +317,23 @@ func (c *Config) validate() (*url.URL, error) {
 	u, err := url.Parse(c.Upstream)
 	switch {
 	case c.Upstream == "":
-		bad("Upstream", "empty; set the mail server's URL, such as https://mail.internal")
+		bad("upstream", "required: the mail server's URL, e.g. upstream: https://mail.internal")
 		u = nil
 	case err != nil:
-		bad("Upstream", "%q: %v", c.Upstream, err)
+		bad("upstream", "%q: %v", c.Upstream, err)
 		u = nil
 	case u.Scheme != "https" && u.Scheme != "http":
-		bad("Upstream", "%q: scheme must be https or http", c.Upstream)
+		bad("upstream", "%q: scheme must be https or http", c.Upstream)
 	case u.Host == "":
-		bad("Upstream", "%q: no host", c.Upstream)
+		bad("upstream", "%q: no host", c.Upstream)
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
-		bad("Upstream", "%q: only scheme, host and path are allowed", c.Upstream)
+		bad("upstream", "%q: only scheme, host and path are allowed", c.Upstream)
 	}
 	if !c.PlainHTTP && (c.CertFile == "" || c.KeyFile == "") {
-		bad("CertFile", "CertFile and KeyFile are required unless PlainHTTP is set")
+		bad("cert_file", "cert_file and key_file are required (the certificate clients see), unless plain_http: true behind a TLS terminator")
 	}
 	if c.PlainHTTP && (c.CertFile != "" || c.KeyFile != "") {
-		bad("PlainHTTP", "set together with CertFile/KeyFile; choose one")
+		bad("plain_http", "true together with cert_file/key_file; choose one")
 	}
 	for name, d := range map[string]time.Duration{
 		"CertCheckInterval": c.CertCheckInterval, "UpstreamDialTimeout": c.UpstreamDialTimeout,
@@ -325,7 +341,7 @@ func (c *Config) validate() (*url.URL, error) {
 		"BodyIdleTimeout": c.BodyIdleTimeout, "WriteIdleTimeout": c.WriteIdleTimeout,
 		"CommandTimeout": c.CommandTimeout, "LongPollTimeout": c.LongPollTimeout,
 		"ShutdownTimeout": c.ShutdownTimeout, "NoPolicyRetryAfter": c.NoPolicyRetryAfter,
-		"BodyRateWindow": c.BodyRateWindow,
+		"body_rate_window": c.BodyRateWindow,
 	} {
 		if d < 0 {
 			bad(name, "negative duration %v", d)
@@ -335,9 +351,9 @@ func (c *Config) validate() (*url.URL, error) {
 		bad("LongPollTimeout", "%v is below CommandTimeout %v", c.LongPollTimeout, c.CommandTimeout)
 	}
 	for name, n := range map[string]int{
-		"MaxHeaderBytes": c.MaxHeaderBytes, "MaxConns": c.MaxConns,
+		"MaxHeaderBytes": c.MaxHeaderBytes, "max_conns": c.MaxConns,
 		"MaxIdleUpstream": c.MaxIdleUpstream, "MaxRedirects": c.MaxRedirects,
-		"HTTP2MaxStreams": c.HTTP2MaxStreams,
+		"http2_max_streams": c.HTTP2MaxStreams,
 	} {
 		if n < 0 {
 			bad(name, "negative value %d", n)
@@ -348,41 +364,41 @@ func (c *Config) validate() (*url.URL, error) {
 	}
 	for i, p := range c.Webmail.Prefixes {
 		if !strings.HasPrefix(p, "/") || p == "/" || strings.HasSuffix(p, "/") || p != cleanPath(p) {
-			bad(fmt.Sprintf("Webmail.Prefixes[%d]", i), "%q: want a clean path such as /owa", p)
+			bad(fmt.Sprintf("webmail_prefixes[%d]", i), "%q: want a path such as /owa", p)
 			continue
 		}
 		if r := staticRoute(p); r != routeNone {
-			bad(fmt.Sprintf("Webmail.Prefixes[%d]", i), "%q overlaps the %s route", p, r)
+			bad(fmt.Sprintf("webmail_prefixes[%d]", i), "%q overlaps the %s route", p, r)
 		}
 	}
 	switch c.ClientCertMode {
 	case ClientCertOff:
 		if c.ClientCAFile != "" {
-			bad("ClientCertMode", "off with ClientCAFile set; set optional or require, or remove ClientCAFile")
+			bad("client_cert_mode", "off with client_ca_file set; set optional or require, or remove client_ca_file")
 		}
 	case ClientCertOptional, ClientCertRequire:
 		switch {
 		case c.ClientCAFile == "":
-			bad("ClientCAFile", "required with ClientCertMode %s: the authorities that sign client certificates", c.ClientCertMode)
+			bad("client_ca_file", "required with client_cert_mode: %s (the authorities that sign client certificates)", c.ClientCertMode)
 		case c.PlainHTTP:
-			bad("ClientCAFile", "set with PlainHTTP: client certificates need the gateway to terminate TLS")
+			bad("client_ca_file", "set with plain_http: true; client certificates need the gateway to terminate TLS")
 		}
 	default:
-		bad("ClientCertMode", "%q: want off, optional or require", c.ClientCertMode)
+		bad("client_cert_mode", "%q: want off, optional or require", c.ClientCertMode)
 	}
 	switch c.ClientCertUser {
 	case CertUserUPN, CertUserCN, CertUserUPNOrCN:
 	default:
-		bad("ClientCertUser", "%q: want upn, cn or upn_or_cn", c.ClientCertUser)
+		bad("client_cert_user", "%q: want upn, cn or upn_or_cn", c.ClientCertUser)
 	}
 	for i, p := range c.TrustedProxies {
 		if !p.IsValid() {
-			bad(fmt.Sprintf("TrustedProxies[%d]", i), "invalid prefix")
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "invalid prefix")
 		}
 	}
 	for i, h := range c.RedirectHosts {
 		if strings.TrimSpace(h) == "" || strings.ContainsAny(h, "/ ") {
-			bad(fmt.Sprintf("RedirectHosts[%d]", i), "%q: want a host name", h)
+			bad(fmt.Sprintf("redirect_hosts[%d]", i), "%q: want a host name", h)
 		}
 	}
 	if len(errs) > 0 {

@@ -23,6 +23,10 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return "proxy config: " + e.Field + ": " + e.Problem }
 
+// FieldProblem returns the field's key in the configuration file and the
+// problem, for a reader that reports them at the field's place there.
+func (e *ConfigError) FieldProblem() (string, string) { return e.Field, e.Problem }
+
 // Unwrap returns ErrInvalidConfig.
 func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
 

@@ -291,11 +291,11 @@ func TestClientCertConfig(t *testing.T) {
 		name, field string
 		mod         func(*Config)
 	}{
-		{"mode without CA", "ClientCAFile", func(c *Config) { c.ClientCertMode = ClientCertRequire }},
-		{"CA with mode off", "ClientCertMode", func(c *Config) { c.ClientCAFile, c.ClientCertMode = ca.file, ClientCertOff }},
-		{"unknown mode", "ClientCertMode", func(c *Config) { c.ClientCAFile, c.ClientCertMode = ca.file, "maybe" }},
-		{"unknown user source", "ClientCertUser", func(c *Config) { c.ClientCAFile, c.ClientCertUser = ca.file, "email" }},
-		{"CA with plain HTTP", "ClientCAFile", func(c *Config) { c.ClientCAFile, c.PlainHTTP, c.CertFile, c.KeyFile = ca.file, true, "", "" }},
+		{"mode without CA", "client_ca_file", func(c *Config) { c.ClientCertMode = ClientCertRequire }},
+		{"CA with mode off", "client_cert_mode", func(c *Config) { c.ClientCAFile, c.ClientCertMode = ca.file, ClientCertOff }},
+		{"unknown mode", "client_cert_mode", func(c *Config) { c.ClientCAFile, c.ClientCertMode = ca.file, "maybe" }},
+		{"unknown user source", "client_cert_user", func(c *Config) { c.ClientCAFile, c.ClientCertUser = ca.file, "email" }},
+		{"CA with plain HTTP", "client_ca_file", func(c *Config) { c.ClientCAFile, c.PlainHTTP, c.CertFile, c.KeyFile = ca.file, true, "", "" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := Config{Upstream: "https://mail.internal", CertFile: "/nonexistent.crt", KeyFile: "/nonexistent.key"}

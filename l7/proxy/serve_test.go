@@ -262,7 +262,8 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// TestNewValidates: configuration errors are reported by field.
+// TestNewValidates: configuration errors are reported by field: its key in
+// the configuration file, else its Go name.
 func TestNewValidates(t *testing.T) {
 	store := device.NewStore(device.StoreOptions{})
 	tests := []struct {
@@ -270,15 +271,15 @@ func TestNewValidates(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{"no upstream", Config{PlainHTTP: true}, "Upstream"},
-		{"bad scheme", Config{Upstream: "ftp://mail", PlainHTTP: true}, "Upstream"},
-		{"no certificate", Config{Upstream: "https://mail"}, "CertFile"},
+		{"no upstream", Config{PlainHTTP: true}, "upstream"},
+		{"bad scheme", Config{Upstream: "ftp://mail", PlainHTTP: true}, "upstream"},
+		{"no certificate", Config{Upstream: "https://mail"}, "cert_file"},
 		{"webmail prefix overlapping EAS", Config{Upstream: "https://mail", PlainHTTP: true,
-			Webmail: WebmailConfig{Prefixes: []string{"/Microsoft-Server-ActiveSync"}}}, "Webmail.Prefixes[0]"},
-		{"webmail prefix not clean", Config{Upstream: "https://mail", PlainHTTP: true, Webmail: WebmailConfig{Prefixes: []string{"owa/"}}}, "Webmail.Prefixes[0]"},
+			Webmail: WebmailConfig{Prefixes: []string{"/Microsoft-Server-ActiveSync"}}}, "webmail_prefixes[0]"},
+		{"webmail prefix not clean", Config{Upstream: "https://mail", PlainHTTP: true, Webmail: WebmailConfig{Prefixes: []string{"owa/"}}}, "webmail_prefixes[0]"},
 		{"long poll below command", Config{Upstream: "https://mail", PlainHTTP: true, LongPollTimeout: time.Second}, "LongPollTimeout"},
-		{"negative streams", Config{Upstream: "https://mail", PlainHTTP: true, HTTP2MaxStreams: -1}, "HTTP2MaxStreams"},
-		{"negative rate window", Config{Upstream: "https://mail", PlainHTTP: true, BodyRateWindow: -time.Second}, "BodyRateWindow"},
+		{"negative streams", Config{Upstream: "https://mail", PlainHTTP: true, HTTP2MaxStreams: -1}, "http2_max_streams"},
+		{"negative rate window", Config{Upstream: "https://mail", PlainHTTP: true, BodyRateWindow: -time.Second}, "body_rate_window"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

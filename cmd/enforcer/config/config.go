@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/policy"
 )
 
@@ -72,7 +73,7 @@ type Config struct {
 	Devices Devices
 	// Transforms is the email security applied by the proxy; off unless
 	// the section is present.
-	Transforms Transforms
+	Transforms transform.Config
 	// Deny lists sources dropped on every protected service, before any
 	// allowlist or country is looked at. Default empty.
 	Deny []Entry

@@ -62,3 +62,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRemoteTransforms: a transforms document from device management
+// (untrusted) never panics the parser, fails only with an *Error, and what
+// is accepted names no file and survives a Marshal round trip.
+func FuzzParseRemoteTransforms(f *testing.F) {
+	f.Add([]byte(`{"links": {"mode": "include", "http_scheme": "a", "https_scheme": "b", "domains": ["intranet.example"]}}`))
+	f.Add([]byte(`{"attachments": {"managed": {"default": "block", "rules": [{"extensions": ["exe"], "action": "encrypt"}]}, "blocked_notice": "x"}}`))
+	f.Add([]byte(`{"classification": {"subject_markers": ["[S]"], "rules": [{"tag": "S", "approved_clients": ["Outlook*"], "others": "block"}]}, "smime_pass_through": false}`))
+	f.Add([]byte(`{"enabled": false}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, err := ParseRemoteTransforms("push", data)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || len(e.Problems) == 0 {
+				t.Fatalf("error %T %v is not an *Error with problems", err, err)
+			}
+			return
+		}
+		if tr.Links != nil && tr.Links.DomainsFile != "" || tr.Attachments != nil && tr.Attachments.KeyFile != "" {
+			t.Fatalf("a remote document names a file: %+v", tr)
+		}
+		out := MarshalTransforms(tr)
+		back, err := ParseTransforms("marshalled", out)
+		if err != nil {
+			t.Fatalf("Marshal output does not parse: %v\n%s", err, out)
+		}
+		if diff := cmp.Diff(tr, back, cmpOpts); diff != "" {
+			t.Fatalf("round trip (-want +got):\n%s\nmarshalled:\n%s", diff, out)
+		}
+	})
+}

@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/proxy"
 )
 
 // Defaults of the L7 gateway sections.
@@ -24,97 +25,30 @@ const (
 
 // Proxy configures the L7 ActiveSync gateway `enforcer run` starts in front
 // of the mail server. The section absent (or enabled: false) runs the
-// datapath only.
+// datapath only. Its proxy settings are the proxy's own option type,
+// proxy.Config: each field's key, file syntax, default and documentation
+// live there (l7/proxy/config.go), its cross-field rules in
+// proxy.Config.Validate; only what the datapath derives from the section
+// is declared here.
 type Proxy struct {
 	// Enabled starts the proxy. Default true when the section is present.
-	Enabled bool
-	// Listen is the host:port clients connect to. Default ":443".
-	Listen string
-	// Upstream is the mail server's base URL, such as
-	// https://mail.internal. Required when enabled.
-	Upstream string
+	Enabled bool `yaml:"enabled" default:"true"`
 	// ProtectUpstream makes the datapath drop connections that go around
 	// the proxy straight to the mail server: a derived, allowlist-only
 	// service (ServiceUpstream) on the upstream's address(es) and port
 	// admits only UpstreamAllow (and `enforcer allow add --service
 	// upstream`). A host name is resolved at start and on every reload; a
 	// loopback upstream has nothing to protect. Default true.
-	ProtectUpstream bool
+	ProtectUpstream bool `yaml:"protect_upstream" default:"true"`
 	// UpstreamAllow lists the sources, besides the gateway itself (whose
 	// connections to the mail server leave through it and never meet the
 	// XDP program), that may still reach the upstream's address and port
 	// directly: other gateways, monitoring, an internal relay. Default
 	// empty.
-	UpstreamAllow []Entry
-	// UpstreamCAFile is a PEM bundle of the authorities that sign the mail
-	// server's certificate. Default "": the system roots.
-	UpstreamCAFile string
-	// InsecureSkipVerify turns off verification of the mail server's
-	// certificate; the daemon logs a warning at every start. Default
-	// false.
-	InsecureSkipVerify bool
-	// CertFile and KeyFile are the certificate chain and key presented to
-	// clients, re-read when they change. Required unless PlainHTTP.
-	CertFile string
-	KeyFile  string
-	// PlainHTTP serves clients without TLS, for a TLS terminator in front
-	// on a trusted network. Default false.
-	PlainHTTP bool
-	// MaxConns bounds concurrent client connections. Default 0: the
-	// proxy's default (50,000).
-	MaxConns int
-	// MaxConnsPerSource bounds the concurrent client connections of one
-	// source (an IPv4 address, an IPv6 /64) that is not a trusted proxy.
-	// Default 0: the proxy's default (512); -1 (max_conns_per_source: 0
-	// in the file): no limit.
-	MaxConnsPerSource int
-	// HTTP2MaxStreams bounds the concurrent streams of one client HTTP/2
-	// connection. Default 0: the proxy's default (1000).
-	HTTP2MaxStreams int
-	// MaxUpstreamConns bounds the connections to the mail server (per
-	// host). Default 0: MaxConns; -1 (0 in the file): no limit.
-	MaxUpstreamConns int
-	// MinBodyRate is the slowest pace, in bytes per second, a request body
-	// may keep over each BodyRateWindow. Default 0: the proxy's default
-	// (1024); -1 (0 in the file): no minimum.
-	MinBodyRate int
-	// BodyRateWindow is the window of MinBodyRate. Default 0: the proxy's
-	// default (30 s).
-	BodyRateWindow time.Duration
-	// BodyTimeout bounds a whole request body. Default 0: the proxy's
-	// default (15 minutes); negative ("0s" in the file): no deadline.
-	BodyTimeout time.Duration
-	// TrustedProxies are load balancers whose X-Forwarded-For is believed.
-	// Default none.
-	TrustedProxies []netip.Prefix
-	// RedirectHosts, when not empty, are the only hosts a 451 redirect may
-	// name. Default empty: any.
-	RedirectHosts []string
-	// EWS proxies /EWS under the EWS rule (the user and client rules,
-	// and under an email security plan no operation that returns item
-	// content). Default false: /EWS gets 404.
-	EWS bool
-	// TrustQueryUser identifies an ActiveSync request whose credentials
-	// name no user (Negotiate, Bearer, none) by its query's User. Default
-	// false: such a request is blocked (identity.unidentified). Only safe
-	// when the mail server refuses a User that is not the authenticated
-	// account.
-	TrustQueryUser bool
-	// ClientCAFile is a PEM bundle of the authorities whose client
-	// certificates identify users. Default "": none asked for.
-	ClientCAFile string
-	// ClientCertMode is "optional" (verify a certificate when given) or
-	// "require". Default "optional" with ClientCAFile, else "off".
-	ClientCertMode string
-	// ClientCertUser is where a certificate names its user: "upn" (the
-	// UPN subjectAltName), "cn" (subject common name) or "upn_or_cn".
-	// Default "upn".
-	ClientCertUser string
-	// Webmail passes /owa (or WebmailPrefixes) through without compliance
-	// checks. Default false.
-	Webmail bool
-	// WebmailPrefixes replace /owa. Default empty: /owa.
-	WebmailPrefixes []string
+	UpstreamAllow []Entry `yaml:"upstream_allow"`
+	// Config is the proxy's configuration, its defaults left to the
+	// proxy (a zero limit is the proxy's default).
+	proxy.Config `yaml:",inline"`
 }
 
 // Devices configures device compliance: where device records and the
@@ -174,59 +108,8 @@ type DevicePull struct {
 }
 
 func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
-	px := Proxy{Enabled: true, Listen: DefaultProxyListen, ProtectUpstream: true}
-	keys, ok := p.mapping(n, field, []fieldSpec{
-		{"enabled", func(v *yaml.Node, f string) { px.Enabled, _ = p.boolean(v, f) }},
-		{"listen", func(v *yaml.Node, f string) {
-			setStr(&px.Listen)(p.hostPort(v, f, false, ":443, 0.0.0.0:443 or [::]:443"))
-		}},
-		{"upstream", func(v *yaml.Node, f string) { setStr(&px.Upstream)(p.upstreamURL(v, f)) }},
-		{"protect_upstream", func(v *yaml.Node, f string) { px.ProtectUpstream, _ = p.boolean(v, f) }},
-		{"upstream_allow", func(v *yaml.Node, f string) { px.UpstreamAllow, _ = p.entries(v, f) }},
-		{"upstream_ca_file", func(v *yaml.Node, f string) { setStr(&px.UpstreamCAFile)(p.absPath(v, f, true)) }},
-		{"insecure_skip_verify", func(v *yaml.Node, f string) { px.InsecureSkipVerify, _ = p.boolean(v, f) }},
-		{"cert_file", func(v *yaml.Node, f string) { setStr(&px.CertFile)(p.absPath(v, f, true)) }},
-		{"key_file", func(v *yaml.Node, f string) { setStr(&px.KeyFile)(p.absPath(v, f, true)) }},
-		{"plain_http", func(v *yaml.Node, f string) { px.PlainHTTP, _ = p.boolean(v, f) }},
-		{"max_conns", func(v *yaml.Node, f string) { px.MaxConns, _ = p.integer(v, f, 1, 10_000_000) }},
-		{"max_conns_per_source", func(v *yaml.Node, f string) { px.MaxConnsPerSource = p.limit(v, f, 10_000_000) }},
-		{"http2_max_streams", func(v *yaml.Node, f string) { px.HTTP2MaxStreams, _ = p.integer(v, f, 1, 100_000) }},
-		{"max_upstream_conns", func(v *yaml.Node, f string) { px.MaxUpstreamConns = p.limit(v, f, 10_000_000) }},
-		{"min_body_rate", func(v *yaml.Node, f string) { px.MinBodyRate = p.limit(v, f, 1<<30) }},
-		{"body_rate_window", func(v *yaml.Node, f string) { px.BodyRateWindow, _ = p.duration(v, f, time.Second, time.Hour) }},
-		{"body_timeout", func(v *yaml.Node, f string) {
-			switch d, ok := p.duration(v, f, 0, 24*time.Hour); {
-			case !ok:
-			case d == 0:
-				px.BodyTimeout = -1 // "0s": no deadline
-			case d < time.Second:
-				p.addf(deref(v), f, "%s is out of range 1s..24h; write \"0s\" for no deadline", quote(deref(v).Value))
-			default:
-				px.BodyTimeout = d
-			}
-		}},
-		{"trusted_proxies", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, "[10.0.0.0/8]")
-			s := seen[netip.Prefix]{}
-			for i, item := range items {
-				if pfx, ok := p.prefix(item, index(f, i)); ok && !s.dup(p, pfx, item, index(f, i), pfx.String()) {
-					px.TrustedProxies = append(px.TrustedProxies, pfx)
-				}
-			}
-		}},
-		{"redirect_hosts", func(v *yaml.Node, f string) { px.RedirectHosts = p.strings(v, f, "[outlook.office365.com]") }},
-		{"ews", func(v *yaml.Node, f string) { px.EWS, _ = p.boolean(v, f) }},
-		{"trust_query_user", func(v *yaml.Node, f string) { px.TrustQueryUser, _ = p.boolean(v, f) }},
-		{"client_ca_file", func(v *yaml.Node, f string) { setStr(&px.ClientCAFile)(p.absPath(v, f, true)) }},
-		{"client_cert_mode", func(v *yaml.Node, f string) {
-			setStr(&px.ClientCertMode)(p.enum(v, f, "a client certificate mode", "off", "optional", "require"))
-		}},
-		{"client_cert_user", func(v *yaml.Node, f string) {
-			setStr(&px.ClientCertUser)(p.enum(v, f, "a certificate user source", "upn", "cn", "upn_or_cn"))
-		}},
-		{"webmail", func(v *yaml.Node, f string) { px.Webmail, _ = p.boolean(v, f) }},
-		{"webmail_prefixes", func(v *yaml.Node, f string) { px.WebmailPrefixes = p.strings(v, f, "[/owa]") }},
-	})
+	px := Proxy{Config: proxy.Config{Listen: DefaultProxyListen}}
+	keys, ok := p.decode(n, field, &px)
 	if !ok {
 		return px, false
 	}
@@ -234,37 +117,12 @@ func (p *parser) proxy(n *yaml.Node, field string) (Proxy, bool) {
 		// Disabled: the other fields are kept out of the way.
 		return Proxy{}, true
 	}
-	at := deref(n)
-	if px.Upstream == "" && !p.reported(join(field, "upstream")) {
-		p.addf(at, join(field, "upstream"), "required: the mail server's URL, e.g. upstream: https://mail.internal")
-	}
-	certSet := px.CertFile != "" || px.KeyFile != ""
-	switch {
-	case px.PlainHTTP && certSet:
-		p.addf(at, join(field, "plain_http"), "true together with cert_file/key_file; choose one")
-	case !px.PlainHTTP && (px.CertFile == "" || px.KeyFile == "") && !p.reported(join(field, "cert_file")) && !p.reported(join(field, "key_file")):
-		p.addf(at, join(field, "cert_file"), "cert_file and key_file are required (the certificate clients see), unless plain_http: true behind a TLS terminator")
-	}
-	// Empty mode and user take the proxy's defaults (optional with a CA
-	// file, else off; upn).
-	switch mode := px.ClientCertMode; {
-	case mode == "off" && px.ClientCAFile != "":
-		p.addf(keyOr(keys, "client_cert_mode", n), join(field, "client_cert_mode"), "off with client_ca_file set; set optional or require, or remove client_ca_file")
-	case (mode == "optional" || mode == "require") && px.ClientCAFile == "" && !p.reported(join(field, "client_ca_file")):
-		p.addf(keyOr(keys, "client_cert_mode", n), join(field, "client_ca_file"), "required with client_cert_mode: %s (the authorities that sign client certificates)", mode)
-	case px.ClientCAFile != "" && px.PlainHTTP:
-		p.addf(keyOr(keys, "client_ca_file", n), join(field, "client_ca_file"), "set with plain_http: true; client certificates need the gateway to terminate TLS")
-	}
+	p.libraryProblems(px.Config.Validate(), n, field)
 	if keys["upstream_allow"] != nil && !px.ProtectUpstream && len(px.UpstreamAllow) > 0 {
 		p.addf(keys["upstream_allow"], join(field, "upstream_allow"), "set but protect_upstream is false, so nothing uses it; set protect_upstream: true or remove upstream_allow")
 	}
-	if keys["webmail_prefixes"] != nil && !px.Webmail {
+	if keys["webmail_prefixes"] != nil && !px.Webmail.Enabled {
 		p.addf(keys["webmail_prefixes"], join(field, "webmail_prefixes"), "set but webmail is false; set webmail: true or remove the prefixes")
-	}
-	for i, pre := range px.WebmailPrefixes {
-		if !strings.HasPrefix(pre, "/") || pre == "/" || strings.HasSuffix(pre, "/") {
-			p.addf(at, index(join(field, "webmail_prefixes"), i), "%s: want a path such as /owa", quote(pre))
-		}
 	}
 	return px, true
 }
@@ -332,85 +190,12 @@ func keyOr(keys map[string]*yaml.Node, k string, n *yaml.Node) *yaml.Node {
 	return deref(n)
 }
 
-// devicePolicy reads a device compliance policy: device.Config's fields in
-// snake_case.
+// devicePolicy reads a device compliance policy through device.Config's
+// tags.
 func (p *parser) devicePolicy(n *yaml.Node, field string) (device.Config, bool) {
 	var c device.Config
 	before := len(p.problems)
-	strs := func(dst *[]string, example string) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) { *dst = p.strings(v, f, example) }
-	}
-	flag := func(dst *bool) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) { *dst, _ = p.boolean(v, f) }
-	}
-	action := func(dst *device.Action) func(*yaml.Node, string) {
-		return func(v *yaml.Node, f string) {
-			if s, ok := p.enum(v, f, "an access level", "allow", "block", "quarantine"); ok {
-				*dst, _ = device.ParseAction(s)
-			}
-		}
-	}
-	p.mapping(n, field, []fieldSpec{
-		{"revision", func(v *yaml.Node, f string) { c.Revision, _ = p.str(v, f) }},
-		{"managed_only", flag(&c.ManagedOnly)},
-		{"allowed_mail_clients", strs(&c.AllowedMailClients, `["Outlook-iOS*", Apple-iPhone*]`)},
-		{"blocked_mail_clients", strs(&c.BlockedMailClients, `[TouchDown*]`)},
-		{"allowed_users", strs(&c.AllowedUsers, `["*@example.com"]`)},
-		{"blocked_users", strs(&c.BlockedUsers, `["CONTOSO\\jane"]`)},
-		{"allowed_device_types", strs(&c.AllowedDeviceTypes, `[iPhone, Android]`)},
-		{"blocked_device_types", strs(&c.BlockedDeviceTypes, `[WindowsMail]`)},
-		{"inactivity_days", func(v *yaml.Node, f string) { c.InactivityDays, _ = p.integer(v, f, 0, device.MaxInactivityDays) }},
-		{"block_compromised", flag(&c.BlockCompromised)},
-		{"block_unencrypted", flag(&c.BlockUnencrypted)},
-		{"allowed_models", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, `[{platform: Apple, model: "iPhone*"}]`)
-			for i, item := range items {
-				var m device.ModelRule
-				p.mapping(item, index(f, i), []fieldSpec{
-					{"platform", func(v *yaml.Node, f string) { m.Platform, _ = p.str(v, f) }},
-					{"model", func(v *yaml.Node, f string) { m.Model, _ = p.str(v, f) }},
-				})
-				c.AllowedModels = append(c.AllowedModels, m)
-			}
-		}},
-		{"allowed_os", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, `[{platform: Apple, min: "17"}]`)
-			for i, item := range items {
-				var o device.OSRule
-				p.mapping(item, index(f, i), []fieldSpec{
-					{"platform", func(v *yaml.Node, f string) { o.Platform, _ = p.str(v, f) }},
-					{"min", func(v *yaml.Node, f string) { o.Min, _ = p.text(v, f, `an OS version such as "17.4"`) }},
-					{"max", func(v *yaml.Node, f string) { o.Max, _ = p.text(v, f, `an OS version such as "17.4"`) }},
-				})
-				c.AllowedOS = append(c.AllowedOS, o)
-			}
-		}},
-		{"require_eas_profile", flag(&c.RequireEASProfile)},
-		{"rules", func(v *yaml.Node, f string) {
-			items, _ := p.list(v, f, `[{characteristic: DeviceType, query: "Android*", access: quarantine}]`)
-			for i, item := range items {
-				var r device.ABQRule
-				keys, _ := p.mapping(item, index(f, i), []fieldSpec{
-					{"name", func(v *yaml.Node, f string) { r.Name, _ = p.str(v, f) }},
-					{"characteristic", func(v *yaml.Node, f string) {
-						if s, ok := p.enum(v, f, "a characteristic", "DeviceType", "DeviceModel", "DeviceOS", "UserAgent"); ok {
-							r.Characteristic, _ = device.ParseCharacteristic(s)
-						}
-					}},
-					{"query", func(v *yaml.Node, f string) { r.Query, _ = p.str(v, f) }},
-					{"access", action(&r.Access)},
-				})
-				for _, k := range []string{"characteristic", "query", "access"} {
-					if keys[k] == nil && !p.reported(index(f, i)) {
-						p.addf(deref(item), join(index(f, i), k), "required, e.g. {characteristic: DeviceType, query: \"Android*\", access: quarantine}")
-					}
-				}
-				c.Rules = append(c.Rules, r)
-			}
-		}},
-		{"default_access", action(&c.DefaultAccess)},
-		{"test_mode", flag(&c.TestMode)},
-	})
+	p.decode(n, field, &c)
 	return c, len(p.problems) == before
 }
 
@@ -508,10 +293,6 @@ func checkHostPort(s string) error {
 		}
 	}
 	return nil
-}
-
-func (p *parser) upstreamURL(n *yaml.Node, field string) (string, bool) {
-	return p.httpURL(n, field, false)
 }
 
 // httpURL reads an http(s) URL with a host and no credentials.

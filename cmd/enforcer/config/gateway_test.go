@@ -2,6 +2,9 @@ package config
 
 import (
 	"net/netip"
+	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/l7/transform"
+	"github.com/mailgate/enforcer/l7/transform/attach"
+	"github.com/mailgate/enforcer/l7/transform/classify"
+	"github.com/mailgate/enforcer/l7/transform/links"
 )
 
 // gatewayYAML sets every field of the L7 sections.
@@ -69,17 +77,20 @@ devices:
 func TestGatewaySections(t *testing.T) {
 	c := mustParse(t, gatewayYAML)
 	wantProxy := Proxy{
-		Enabled: true, Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
-		ProtectUpstream: true, UpstreamAllow: []Entry{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}, {Prefix: netip.MustParsePrefix("10.1.0.0/16"), Comment: "monitoring"}},
-		UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
-		CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
-		MaxConnsPerSource: 1000, HTTP2MaxStreams: 200, MaxUpstreamConns: -1,
-		MinBodyRate: 2048, BodyRateWindow: 20 * time.Second, BodyTimeout: -1,
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
-		RedirectHosts:  []string{"outlook.office365.com"},
-		EWS:            true, TrustQueryUser: true,
-		ClientCAFile: "/etc/enforcer/client-ca.pem", ClientCertMode: "require", ClientCertUser: "upn_or_cn",
-		Webmail: true, WebmailPrefixes: []string{"/owa", "/mail"},
+		Enabled: true, ProtectUpstream: true,
+		UpstreamAllow: []Entry{{Prefix: netip.MustParsePrefix("192.0.2.7/32")}, {Prefix: netip.MustParsePrefix("10.1.0.0/16"), Comment: "monitoring"}},
+		Config: proxy.Config{
+			Listen: "0.0.0.0:8443", Upstream: "https://mail.internal/base",
+			UpstreamCAFile: "/etc/enforcer/mail-ca.pem", InsecureSkipVerify: true,
+			CertFile: "/etc/enforcer/tls.crt", KeyFile: "/etc/enforcer/tls.key", MaxConns: 20000,
+			MaxConnsPerSource: 1000, HTTP2MaxStreams: 200, MaxUpstreamConns: -1,
+			MinBodyRate: 2048, BodyRateWindow: 20 * time.Second, BodyTimeout: -1,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")},
+			RedirectHosts:  []string{"outlook.office365.com"},
+			EWS:            proxy.EWSConfig{Enabled: true}, TrustQueryUser: true,
+			ClientCAFile: "/etc/enforcer/client-ca.pem", ClientCertMode: "require", ClientCertUser: "upn_or_cn",
+			Webmail: proxy.WebmailConfig{Enabled: true, Prefixes: []string{"/owa", "/mail"}},
+		},
 	}
 	if diff := cmp.Diff(wantProxy, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("proxy (-want +got):\n%s", diff)
@@ -118,7 +129,7 @@ func TestGatewaySections(t *testing.T) {
 
 func TestGatewayDefaults(t *testing.T) {
 	c := mustParse(t, "interfaces: [eth0]\nproxy: {upstream: https://mail.internal, plain_http: true}\n")
-	want := Proxy{Enabled: true, Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true, ProtectUpstream: true}
+	want := Proxy{Enabled: true, ProtectUpstream: true, Config: proxy.Config{Listen: ":443", Upstream: "https://mail.internal", PlainHTTP: true}}
 	if diff := cmp.Diff(want, c.Proxy, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -208,18 +219,22 @@ transforms:
 
 func TestTransformsSection(t *testing.T) {
 	c := mustParse(t, transformsYAML)
-	want := Transforms{
+	want := transform.Config{
 		Enabled: true,
-		Links:   &LinkRules{Mode: "exclude", HTTPScheme: "mibrowser", HTTPSScheme: "mibrowsers", Domains: []string{"intranet.example"}, Unmanaged: true},
-		Attachments: &AttachmentRules{
-			Managed: AttachmentSet{Default: "allow", Rules: []AttachmentRule{
-				{Extensions: []string{"exe", "js"}, Action: "block"},
-				{Extensions: []string{"pdf"}, ContentTypes: []string{"application/pdf"}, Action: "encrypt"}}},
-			Unmanaged:     AttachmentSet{Default: "block"},
-			BlockedNotice: "Removed by policy.", KeyFile: "/var/lib/enforcer/attachment.key",
+		Links: &transform.LinkRules{Config: links.Config{Mode: links.Exclude, HTTPScheme: "mibrowser", HTTPSScheme: "mibrowsers", Domains: []string{"intranet.example"}},
+			Unmanaged: true},
+		Attachments: &transform.AttachmentRules{
+			Policy: attach.Policy{
+				Managed: attach.RuleSet{Default: attach.Allow, Rules: []attach.Rule{
+					{Extensions: []string{"exe", "js"}, Action: attach.Block},
+					{Extensions: []string{"pdf"}, ContentTypes: []string{"application/pdf"}, Action: attach.Encrypt}}},
+				Unmanaged:     attach.RuleSet{Default: attach.Block},
+				BlockedNotice: "Removed by policy.",
+			},
+			KeyFile: "/var/lib/enforcer/attachment.key",
 		},
-		Classification: &ClassificationRules{SubjectMarkers: []string{"[SECRET]"}, Headers: []string{"X-Classification"}, Template: "Blocked: {{.Tag}}",
-			Rules: []ClassificationRule{{Tag: "SECRET", ApprovedClients: []string{"Outlook-iOS*"}, Approved: "allow", Others: "block"}}},
+		Classification: &classify.Config{SubjectMarkers: []string{"[SECRET]"}, Headers: []string{"X-Classification"}, Template: "Blocked: {{.Tag}}",
+			Rules: []classify.Rule{{Tag: "SECRET", ApprovedClients: []string{"Outlook-iOS*"}, Approved: classify.Allow, Others: classify.Block}}},
 	}
 	if diff := cmp.Diff(want, c.Transforms, cmpOpts); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -297,11 +312,71 @@ func TestParseTransformsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !tr.Enabled || tr.Links == nil || tr.Links.Mode != "include" || tr.Attachments.Unmanaged.Default != "block" || !tr.SMIMEPassThrough {
+	if !tr.Enabled || tr.Links == nil || tr.Links.Mode != links.Include || tr.Attachments.Unmanaged.Default != attach.Block || !tr.SMIMEPassThrough {
 		t.Errorf("%+v", tr)
 	}
 	_, err = ParseTransforms("push", []byte(`{"links": {"mode": "sometimes"}}`))
 	if err == nil || !strings.Contains(err.Error(), `push:1:`) || !strings.Contains(err.Error(), "transforms.links.mode") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestDevicePolicyKeys: the device policy is one type; its file keys and
+// its wire keys are the same names.
+func TestDevicePolicyKeys(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[device.Config](), reflect.TypeFor[device.ModelRule](), reflect.TypeFor[device.OSRule](), reflect.TypeFor[device.ABQRule]()} {
+		for f := range typ.Fields() {
+			y, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			j, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if y == "" || y != j {
+				t.Errorf("%s.%s: yaml key %q, json key %q; want one name", typ, f.Name, y, j)
+			}
+		}
+	}
+}
+
+// TestReferenceDocumentsEveryKey: every key the library option types give
+// the file is documented in REFERENCE.md.
+func TestReferenceDocumentsEveryKey(t *testing.T) {
+	ref, err := os.ReadFile("REFERENCE.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		for _, f := range taggedFields(v) {
+			// `key` or `a.key` in a table row, or {key, ...} in a list's type.
+			if !regexp.MustCompile("[`{ .]" + f.key + "[`,}.]").Match(ref) {
+				t.Errorf("%s (%s.%s) is not in REFERENCE.md", f.key, v.Type(), f.sf.Name)
+			}
+			switch et := f.sf.Type; {
+			case et.Kind() == reflect.Struct && et != prefixType:
+				walk(f.v)
+			case et.Kind() == reflect.Slice && et.Elem().Kind() == reflect.Struct && et.Elem() != prefixType && et != entriesType:
+				walk(reflect.New(et.Elem()).Elem())
+			case et.Kind() == reflect.Pointer:
+				walk(reflect.New(et.Elem()).Elem())
+			}
+		}
+	}
+	walk(reflect.ValueOf(Proxy{}))
+	walk(reflect.ValueOf(device.Config{}))
+	walk(reflect.ValueOf(transform.Config{}))
+}
+
+// TestProxyValidatedByLibrary: the proxy section is checked by the
+// proxy's own Validate, reported at the key it names; before, a prefix
+// the proxy refuses passed the file's checks and failed only when the
+// daemon started the proxy.
+func TestProxyValidatedByLibrary(t *testing.T) {
+	_, err := Parse("enforcer.yaml", []byte("interfaces: [eth0]\nproxy:\n  upstream: https://mail\n  plain_http: true\n  webmail: true\n  webmail_prefixes: [/Microsoft-Server-ActiveSync]\n"))
+	want := `enforcer.yaml:6:22: proxy.webmail_prefixes[0]: "/Microsoft-Server-ActiveSync" overlaps the`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	_, err = Parse("enforcer.yaml", []byte("interfaces: [eth0]\nproxy:\n  upstream: \"https://mail/?tenant=1\"\n  plain_http: true\n"))
+	want = `enforcer.yaml:3:3: proxy.upstream: "https://mail/?tenant=1": only scheme, host and path are allowed`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("got %v, want %q", err, want)
 	}
 }

@@ -3,11 +3,13 @@ package config
 import (
 	"bytes"
 	"net/netip"
+	"reflect"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/transform"
 )
 
 // Marshal writes c as a configuration file with every field spelled out,
@@ -130,64 +132,7 @@ func proxyNode(px Proxy) *yaml.Node {
 	if !px.Enabled {
 		return mapping("enabled", boolean(false))
 	}
-	m := mapping(
-		"enabled", boolean(true),
-		"listen", str(px.Listen),
-		"upstream", str(px.Upstream),
-		"protect_upstream", boolean(px.ProtectUpstream),
-		"upstream_allow", entryList(px.UpstreamAllow),
-		"upstream_ca_file", str(px.UpstreamCAFile),
-		"insecure_skip_verify", boolean(px.InsecureSkipVerify),
-		"cert_file", str(px.CertFile),
-		"key_file", str(px.KeyFile),
-		"plain_http", boolean(px.PlainHTTP),
-		"max_conns", integer(px.MaxConns),
-		"trusted_proxies", seq(len(px.TrustedProxies), func(i int) *yaml.Node { return prefix(px.TrustedProxies[i]) }),
-		"redirect_hosts", strList(px.RedirectHosts),
-		"ews", boolean(px.EWS),
-		"webmail", boolean(px.Webmail),
-	)
-	if px.MaxConns == 0 {
-		// 0 is "the proxy's default", which the file cannot spell.
-		m.Content = append(m.Content[:20], m.Content[22:]...)
-	}
-	// The limits below: 0 (the proxy's default) is left out; a negative
-	// one (none) is the file's 0.
-	for _, l := range []struct {
-		key string
-		v   int
-	}{
-		{"max_conns_per_source", px.MaxConnsPerSource},
-		{"http2_max_streams", px.HTTP2MaxStreams},
-		{"max_upstream_conns", px.MaxUpstreamConns},
-		{"min_body_rate", px.MinBodyRate},
-	} {
-		if l.v != 0 {
-			add(m, l.key, integer(max(l.v, 0)))
-		}
-	}
-	if px.BodyRateWindow != 0 {
-		add(m, "body_rate_window", str(px.BodyRateWindow.String()))
-	}
-	if px.BodyTimeout != 0 {
-		add(m, "body_timeout", str(max(px.BodyTimeout, 0).String()))
-	}
-	if px.Webmail {
-		add(m, "webmail_prefixes", strList(px.WebmailPrefixes))
-	}
-	if px.TrustQueryUser {
-		add(m, "trust_query_user", boolean(true))
-	}
-	if px.ClientCAFile != "" {
-		add(m, "client_ca_file", str(px.ClientCAFile))
-	}
-	if px.ClientCertMode != "" {
-		add(m, "client_cert_mode", str(px.ClientCertMode))
-	}
-	if px.ClientCertUser != "" {
-		add(m, "client_cert_user", str(px.ClientCertUser))
-	}
-	return m
+	return node(reflect.ValueOf(px))
 }
 
 func devicesNode(d Devices) *yaml.Node {
@@ -206,38 +151,7 @@ func devicesNode(d Devices) *yaml.Node {
 	return m
 }
 
-func devicePolicyNode(c device.Config) *yaml.Node {
-	m := mapping(
-		"revision", str(c.Revision),
-		"managed_only", boolean(c.ManagedOnly),
-		"allowed_mail_clients", strList(c.AllowedMailClients),
-		"blocked_mail_clients", strList(c.BlockedMailClients),
-		"allowed_users", strList(c.AllowedUsers),
-		"blocked_users", strList(c.BlockedUsers),
-		"allowed_device_types", strList(c.AllowedDeviceTypes),
-		"blocked_device_types", strList(c.BlockedDeviceTypes),
-		"inactivity_days", integer(c.InactivityDays),
-		"block_compromised", boolean(c.BlockCompromised),
-		"block_unencrypted", boolean(c.BlockUnencrypted),
-		"allowed_models", seq(len(c.AllowedModels), func(i int) *yaml.Node {
-			return mapping("platform", str(c.AllowedModels[i].Platform), "model", str(c.AllowedModels[i].Model))
-		}),
-		"allowed_os", seq(len(c.AllowedOS), func(i int) *yaml.Node {
-			o := c.AllowedOS[i]
-			return mapping("platform", str(o.Platform), "min", str(o.Min), "max", str(o.Max))
-		}),
-		"require_eas_profile", boolean(c.RequireEASProfile),
-		"rules", seq(len(c.Rules), func(i int) *yaml.Node {
-			r := c.Rules[i]
-			return mapping("name", str(r.Name), "characteristic", str(r.Characteristic.String()), "query", str(r.Query), "access", str(r.Access.String()))
-		}),
-		"test_mode", boolean(c.TestMode),
-	)
-	if c.DefaultAccess != 0 {
-		add(m, "default_access", str(c.DefaultAccess.String()))
-	}
-	return m
-}
+func devicePolicyNode(c device.Config) *yaml.Node { return node(reflect.ValueOf(c)) }
 
 // MarshalDevicePolicy writes a device policy as the devices.policy section
 // of a configuration file would hold it.
@@ -252,38 +166,16 @@ func MarshalDevicePolicy(c device.Config) []byte {
 	return b.Bytes()
 }
 
-func transformsNode(t Transforms) *yaml.Node {
+func transformsNode(t transform.Config) *yaml.Node {
 	if !t.Enabled {
 		return mapping("enabled", boolean(false))
 	}
-	m := mapping("enabled", boolean(true), "smime_pass_through", boolean(t.SMIMEPassThrough))
-	if l := t.Links; l != nil {
-		add(m, "links", mapping("mode", str(l.Mode), "http_scheme", str(l.HTTPScheme), "https_scheme", str(l.HTTPSScheme),
-			"domains", strList(l.Domains), "domains_file", str(l.DomainsFile), "unmanaged", boolean(l.Unmanaged)))
-	}
-	if a := t.Attachments; a != nil {
-		set := func(s AttachmentSet) *yaml.Node {
-			return mapping("default", str(s.Default), "rules", seq(len(s.Rules), func(i int) *yaml.Node {
-				r := s.Rules[i]
-				return mapping("extensions", strList(r.Extensions), "content_types", strList(r.ContentTypes), "action", str(r.Action))
-			}))
-		}
-		add(m, "attachments", mapping("managed", set(a.Managed), "unmanaged", set(a.Unmanaged),
-			"blocked_notice", str(a.BlockedNotice), "key_file", str(a.KeyFile)))
-	}
-	if c := t.Classification; c != nil {
-		add(m, "classification", mapping("subject_markers", strList(c.SubjectMarkers), "headers", strList(c.Headers),
-			"template", str(c.Template), "rules", seq(len(c.Rules), func(i int) *yaml.Node {
-				r := c.Rules[i]
-				return mapping("tag", str(r.Tag), "approved_clients", strList(r.ApprovedClients), "approved", str(r.Approved), "others", str(r.Others))
-			})))
-	}
-	return m
+	return node(reflect.ValueOf(t))
 }
 
 // MarshalTransforms writes the transforms section as the file would hold
 // it.
-func MarshalTransforms(t Transforms) []byte {
+func MarshalTransforms(t transform.Config) []byte {
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)

@@ -21,6 +21,8 @@ import (
 	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/devicesync"
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/l7/transform"
+	"github.com/mailgate/enforcer/l7/transform/attach"
 )
 
 // deviceRoutes adds the device, policy and log paths. Read-only paths
@@ -478,18 +480,18 @@ func writeAccountsCSV(w io.Writer, g *gateway) error {
 
 // writeAttachmentPolicyCSV lists the attachment policy in force: one row
 // per rule, in the order they are tried, then each kind's default.
-func writeAttachmentPolicyCSV(w io.Writer, t config.Transforms) error {
+func writeAttachmentPolicyCSV(w io.Writer, t transform.Config) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"devices", "order", "extensions", "content_types", "action"})
 	if a := t.Attachments; t.Enabled && a != nil {
 		for _, kind := range []struct {
 			name string
-			set  config.AttachmentSet
+			set  attach.RuleSet
 		}{{"managed", a.Managed}, {"unmanaged", a.Unmanaged}} {
 			for i, r := range kind.set.Rules {
-				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvcell.Escape(strings.Join(r.Extensions, " ")), csvcell.Escape(strings.Join(r.ContentTypes, " ")), r.Action})
+				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvcell.Escape(strings.Join(r.Extensions, " ")), csvcell.Escape(strings.Join(r.ContentTypes, " ")), r.Action.String()})
 			}
-			cw.Write([]string{kind.name, "default", "*", "*", kind.set.Default})
+			cw.Write([]string{kind.name, "default", "*", "*", kind.set.Default.String()})
 		}
 	}
 	cw.Flush()

@@ -48,7 +48,7 @@ type gateway struct {
 	// live, from the file or from device management.
 	transforms     atomic.Pointer[transform.Rules]
 	tmu            sync.Mutex // serialises setTransforms; guards the two below
-	fileTransforms config.Transforms
+	fileTransforms transform.Config
 	stateDir       string
 
 	// pushAddr is the push API's bound address (nil: not serving).
@@ -82,7 +82,7 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		g.db.Close()
 		return nil, err
 	}
-	if err := g.setTransforms(cfg); err != nil {
+	if err := g.setTransforms(cfg.Transforms, cfg.StateDir); err != nil {
 		g.db.Close()
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 	}
 	if cfg.Proxy.Enabled {
 		g.metrics = proxy.NewMetrics()
-		pc := proxyConfig(cfg.Proxy)
+		pc := cfg.Proxy.Config
 		if g.proxy, err = proxy.New(pc, proxy.Deps{Store: g.store, Policy: g.policy, Logger: log.With("component", "proxy"), Metrics: g.metrics, Transforms: g.transforms.Load}); err != nil {
 			return fail(err)
 		}
@@ -123,37 +123,6 @@ func discoveredLimit(n int) int {
 		return -1 // the file's 0: discovery off
 	}
 	return n
-}
-
-// proxyConfig maps the file's proxy section onto the proxy's Config; the
-// proxy's own defaults fill what the file leaves out.
-func proxyConfig(p config.Proxy) proxy.Config {
-	c := proxy.Config{
-		Listen:             p.Listen,
-		Upstream:           p.Upstream,
-		UpstreamCAFile:     p.UpstreamCAFile,
-		InsecureSkipVerify: p.InsecureSkipVerify,
-		CertFile:           p.CertFile,
-		KeyFile:            p.KeyFile,
-		PlainHTTP:          p.PlainHTTP,
-		MaxConns:           p.MaxConns,
-		MaxConnsPerSource:  p.MaxConnsPerSource,
-		HTTP2MaxStreams:    p.HTTP2MaxStreams,
-		MaxUpstreamConns:   p.MaxUpstreamConns,
-		MinBodyRate:        p.MinBodyRate,
-		BodyRateWindow:     p.BodyRateWindow,
-		BodyTimeout:        p.BodyTimeout,
-		TrustedProxies:     p.TrustedProxies,
-		RedirectHosts:      p.RedirectHosts,
-		TrustQueryUser:     p.TrustQueryUser,
-		ClientCAFile:       p.ClientCAFile,
-		ClientCertMode:     p.ClientCertMode,
-		ClientCertUser:     p.ClientCertUser,
-	}
-	c.EWS.Enabled = p.EWS
-	c.Webmail.Enabled = p.Webmail
-	c.Webmail.Prefixes = p.WebmailPrefixes
-	return c
 }
 
 // policy is the policy in force: the config file's, else the synced one
@@ -191,15 +160,14 @@ func (g *gateway) setFilePolicy(c *device.Config) error {
 }
 
 // setTransforms puts the email security in force: the config file's
-// transforms section when it is enabled, else the document device
+// transforms section (file) when it is enabled, else the document device
 // management pushed or a pull page carried (stored in the device
-// database), else none. The next
-// request that carries mail uses it.
-func (g *gateway) setTransforms(cfg *config.Config) error {
+// database), else none. The next request that carries mail uses it.
+func (g *gateway) setTransforms(file transform.Config, stateDir string) error {
 	g.tmu.Lock()
 	defer g.tmu.Unlock()
-	g.fileTransforms, g.stateDir = cfg.Transforms, cfg.StateDir
-	t, source := cfg.Transforms, "config"
+	g.fileTransforms, g.stateDir = file, stateDir
+	t, source := file, "config"
 	if !t.Enabled {
 		doc, err := g.db.Transforms()
 		if err != nil {
@@ -219,7 +187,7 @@ func (g *gateway) setTransforms(cfg *config.Config) error {
 		}
 		source = "device management"
 	}
-	r, err := buildTransforms(t, cfg.StateDir)
+	r, err := transform.Build(t, stateDir)
 	if err != nil {
 		return err
 	}
@@ -244,7 +212,7 @@ func (g *gateway) transformsHook() devicesync.TransformsHook {
 			g.tmu.Lock()
 			dir := g.stateDir
 			g.tmu.Unlock()
-			_, err = buildTransforms(t, dir)
+			_, err = transform.Build(t, dir)
 			return err
 		},
 		Apply: func([]byte) {
@@ -255,7 +223,7 @@ func (g *gateway) transformsHook() devicesync.TransformsHook {
 				g.log.Warn("an email security document came from device management; the config file's transforms section stays in force")
 				return
 			}
-			if err := g.setTransforms(&config.Config{Transforms: file, StateDir: dir}); err != nil {
+			if err := g.setTransforms(file, dir); err != nil {
 				g.log.Error("the email security document from device management could not be put in force", "error", err)
 			}
 		},
@@ -413,7 +381,7 @@ var _ io.Closer = (*gateway)(nil)
 func (g *gateway) reload(cfg, old *config.Config) error {
 	// Transforms first: the only step that reads files, so the one that
 	// may fail; the file's policy was compiled when the file was parsed.
-	if err := g.setTransforms(cfg); err != nil {
+	if err := g.setTransforms(cfg.Transforms, cfg.StateDir); err != nil {
 		return err
 	}
 	if err := g.setFilePolicy(cfg.Devices.Policy); err != nil {

@@ -16,6 +16,8 @@ import (
 	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/eas"
 	"github.com/mailgate/enforcer/l7/proxy"
+	"github.com/mailgate/enforcer/l7/transform"
+	"github.com/mailgate/enforcer/l7/transform/attach"
 )
 
 func TestGlob(t *testing.T) {
@@ -100,13 +102,6 @@ func TestDiscoveredCSV(t *testing.T) {
 	}
 }
 
-func TestProxyConfigMapping(t *testing.T) {
-	c := proxyConfig(config.Proxy{Enabled: true, Listen: ":8443", Upstream: "https://mail", PlainHTTP: true, EWS: false, Webmail: true, WebmailPrefixes: []string{"/mail"}})
-	if c.Listen != ":8443" || c.Upstream != "https://mail" || !c.PlainHTTP || c.EWS.Enabled || !c.Webmail.Enabled || c.Webmail.Prefixes[0] != "/mail" {
-		t.Errorf("proxyConfig: %+v", c)
-	}
-}
-
 // TestProxyLimitsMapping: the file's DoS limits reach the proxy; absent
 // they take the proxy's defaults, and 0 turns them off.
 func TestProxyLimitsMapping(t *testing.T) {
@@ -129,7 +124,7 @@ func TestProxyLimitsMapping(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := proxyConfig(cfg.Proxy).WithDefaults()
+			c := cfg.Proxy.Config.WithDefaults()
 			got := proxy.Config{MaxConnsPerSource: c.MaxConnsPerSource, HTTP2MaxStreams: c.HTTP2MaxStreams, MaxUpstreamConns: c.MaxUpstreamConns,
 				MinBodyRate: c.MinBodyRate, BodyRateWindow: c.BodyRateWindow, BodyTimeout: c.BodyTimeout}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -141,9 +136,9 @@ func TestProxyLimitsMapping(t *testing.T) {
 
 func TestAttachmentPolicyCSV(t *testing.T) {
 	var b bytes.Buffer
-	tr := config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{
-		Managed:   config.AttachmentSet{Default: "allow", Rules: []config.AttachmentRule{{Extensions: []string{"exe", "js"}, Action: "block"}, {ContentTypes: []string{"application/pdf"}, Action: "encrypt"}}},
-		Unmanaged: config.AttachmentSet{Default: "block"}}}
+	tr := transform.Config{Enabled: true, Attachments: &transform.AttachmentRules{Policy: attach.Policy{
+		Managed:   attach.RuleSet{Default: attach.Allow, Rules: []attach.Rule{{Extensions: []string{"exe", "js"}, Action: attach.Block}, {ContentTypes: []string{"application/pdf"}, Action: attach.Encrypt}}},
+		Unmanaged: attach.RuleSet{Default: attach.Block}}}}
 	if err := writeAttachmentPolicyCSV(&b, tr); err != nil {
 		t.Fatal(err)
 	}
@@ -209,11 +204,11 @@ func TestExportsFormulaPrefixes(t *testing.T) {
 	checkDefused(t, "accounts.csv", mustCSVRows(t, &b), 0, 2)
 
 	b.Reset()
-	var rules []config.AttachmentRule
+	var rules []attach.Rule
 	for _, p := range formulaPrefixes {
-		rules = append(rules, config.AttachmentRule{Extensions: []string{p + "exe"}, ContentTypes: []string{p + "application/x"}, Action: "block"})
+		rules = append(rules, attach.Rule{Extensions: []string{p + "exe"}, ContentTypes: []string{p + "application/x"}, Action: attach.Block})
 	}
-	tr := config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{Managed: config.AttachmentSet{Default: "allow", Rules: rules}}}
+	tr := transform.Config{Enabled: true, Attachments: &transform.AttachmentRules{Policy: attach.Policy{Managed: attach.RuleSet{Default: attach.Allow, Rules: rules}}}}
 	if err := writeAttachmentPolicyCSV(&b, tr); err != nil {
 		t.Fatal(err)
 	}

@@ -91,13 +91,13 @@ type Rule struct {
 	// Extensions are file name extensions, compared without regard to
 	// case, with or without the leading dot: "pdf", ".DOCX", "tar.gz".
 	// A file matches when its name ends in "." + extension.
-	Extensions []string `yaml:"extensions,omitempty" json:"extensions,omitempty"`
+	Extensions []string `yaml:"extensions,omitempty" json:"extensions,omitempty" example:"[pdf, docx]"`
 	// ContentTypes are media types, "application/pdf", or a whole top
 	// level type, "image/*"; "*/*" matches every type. Parameters of the
 	// attachment's type are ignored.
-	ContentTypes []string `yaml:"content_types,omitempty" json:"content_types,omitempty"`
+	ContentTypes []string `yaml:"content_types,omitempty" json:"content_types,omitempty" example:"[\"application/pdf\", \"image/*\"]"`
 	// Action is applied to a matching attachment. Default: allow.
-	Action Action `yaml:"action" json:"action"`
+	Action Action `yaml:"action" json:"action" check:"enum an attachment action: allow, block, encrypt" required:"required: allow, block or encrypt"`
 }
 
 // RuleSet is an ordered list of rules. The first rule that matches an
@@ -108,9 +108,9 @@ type Rule struct {
 // file should name its extensions and its media types.
 type RuleSet struct {
 	// Rules are tried in order; the first match wins.
-	Rules []Rule `yaml:"rules,omitempty" json:"rules,omitempty"`
+	Rules []Rule `yaml:"rules,omitempty" json:"rules,omitempty" example:"[{extensions: [exe, js], action: block}]"`
 	// Default applies when no rule matches. Default: allow.
-	Default Action `yaml:"default" json:"default"`
+	Default Action `yaml:"default" json:"default" check:"enum an attachment action: allow, block, encrypt"`
 }
 
 // DefaultBlockedNotice is shown where an attachment was removed when

@@ -86,19 +86,19 @@ type Rule struct {
 	// Tag is the tag the rule is about, compared without regard to case:
 	// a subject marker as configured ("[CONFIDENTIAL]") or a header value
 	// ("Confidential"). Required; each tag has at most one rule.
-	Tag string
+	Tag string `yaml:"tag" required:"required, e.g. {tag: CONFIDENTIAL, others: block}"`
 	// ApprovedClients are the approved mail clients: patterns in which
 	// '*' matches any run of characters and '?' one character, compared
 	// without regard to case with the mail client's product name (the
 	// User-Agent up to its first '/' or space: "Outlook-iOS-Android" of
 	// "Outlook-iOS-Android/1.0") or with the whole User-Agent. Default
 	// none: every client is one of the Others.
-	ApprovedClients []string
+	ApprovedClients []string `yaml:"approved_clients" example:"[\"Outlook-iOS*\"]"`
 	// Approved is the action for approved clients. Default Allow.
-	Approved Action
+	Approved Action `yaml:"approved" check:"enum an action: allow, block" default:"allow"`
 	// Others is the action for every other client, and for requests
 	// without a User-Agent. Default Block.
-	Others Action
+	Others Action `yaml:"others" check:"enum an action: allow, block" default:"block"`
 }
 
 // Config is the classification policy.
@@ -107,7 +107,7 @@ type Config struct {
 	// tags a message with the marker, as configured (surrounding space
 	// trimmed): "[CONFIDENTIAL]". Matched without regard to case
 	// (Unicode lower case). Default none.
-	SubjectMarkers []string
+	SubjectMarkers []string `yaml:"subject_markers" example:"[\"[CONFIDENTIAL]\"]"`
 	// Headers are the MIME header fields whose values are tags:
 	// "X-Classification". A name ending in '*' is a prefix and takes
 	// every field whose name starts with it ("MSIP_Label_*"). Names are
@@ -115,17 +115,17 @@ type Config struct {
 	// RFC 2047 encoded words decoded (UTF-8, ISO-8859-1 and US-ASCII
 	// ones), whitespace runs folded to one space, surrounding space
 	// trimmed. Default none.
-	Headers []string
+	Headers []string `yaml:"headers" example:"[X-Classification]"`
 	// Rules are applied in order: the first rule that blocks a tag of
 	// the message for its client decides. Default none: nothing is
 	// blocked, Tags still reports tags.
-	Rules []Rule
+	Rules []Rule `yaml:"rules" example:"[{tag: CONFIDENTIAL, approved_clients: [\"Outlook-iOS*\"], others: block}]"`
 	// Template is the notice that replaces a blocked message's body: a
 	// text/template over .Tag (the blocking tag as found in the message),
 	// .Subject (the message's subject) and .Client (the mail client's
 	// product name, or "unknown"); rendered as plain UTF-8 text. Default
 	// [DefaultTemplate].
-	Template string
+	Template string `yaml:"template"`
 }
 
 // DefaultTemplate is the notice used when Config.Template is empty.

@@ -76,12 +76,12 @@ type Config struct {
 	// becomes HTTPScheme://host/p. A scheme as RFC 3986 section 3.1
 	// defines it (a letter, then letters, digits, '+', '-', '.'); it is
 	// written in lower case. Default [DefaultHTTPScheme] ("mibrowser").
-	HTTPScheme string
+	HTTPScheme string `yaml:"http_scheme" required:"required: the secure browser's scheme, e.g. http_scheme: mibrowser, https_scheme: mibrowsers"`
 	// HTTPSScheme replaces the scheme of https links. Default
 	// [DefaultHTTPSScheme] ("mibrowsers").
-	HTTPSScheme string
+	HTTPSScheme string `yaml:"https_scheme" required:"required: the secure browser's scheme, e.g. http_scheme: mibrowser, https_scheme: mibrowsers"`
 	// Mode picks the links to rewrite. Default [All].
-	Mode Mode
+	Mode Mode `yaml:"mode" check:"enum a link mode: all, include, exclude"`
 	// Domains are the domains of Include and Exclude (checked but unused
 	// in All mode). "example.com" matches example.com and every name
 	// under it (www.example.com, a.b.example.com); a leading "*." or "."
@@ -91,7 +91,7 @@ type Config struct {
 	// (xn--bcher-kva.example) if mail may use either. An IPv4 or IPv6
 	// address (bracketed or not) matches that address only. Default none;
 	// Include needs at least one.
-	Domains []string
+	Domains []string `yaml:"domains" example:"[example.com, intranet.example]"`
 }
 
 // Rewriter rewrites links in mail bodies. Build it with [New]; it is

@@ -1,4 +1,4 @@
-package daemon
+package transform
 
 import (
 	"os"
@@ -8,14 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/transform/attach"
+	"github.com/mailgate/enforcer/l7/transform/links"
 )
 
-// TestBuildTransformsConfigFiles: the files the config file names are
+// TestBuildConfigFiles: the files the config file names are
 // opened through configfile: not through a symbolic link, regular, and
 // size-capped. Before, a FIFO blocked the daemon for ever, a symlink was
 // followed and any size was read.
-func TestBuildTransformsConfigFiles(t *testing.T) {
+func TestBuildConfigFiles(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "domains.csv")
 	if err := os.WriteFile(good, []byte("intranet.test\n"), 0o600); err != nil {
@@ -40,37 +41,37 @@ func TestBuildTransformsConfigFiles(t *testing.T) {
 	if err := os.Symlink(filepath.Join(dir, "attachment.key"), keyLink); err != nil {
 		t.Fatal(err)
 	}
-	links := func(file string) config.Transforms {
-		return config.Transforms{Enabled: true, Links: &config.LinkRules{Mode: "include", HTTPScheme: "a", HTTPSScheme: "b", DomainsFile: file}}
+	withDomains := func(file string) Config {
+		return Config{Enabled: true, Links: &LinkRules{Config: links.Config{Mode: links.Include, HTTPScheme: "a", HTTPSScheme: "b"}, DomainsFile: file}}
 	}
 	for _, tc := range []struct {
 		name string
-		t    config.Transforms
+		t    Config
 		want string
 	}{
-		{"domains symlink", links(link), "symbolic link"},
-		{"domains fifo", links(fifo), "not a regular file"},
-		{"domains directory", links(dir), "not a regular file"},
-		{"domains oversize", links(big), "larger than allowed"},
-		{"key symlink", config.Transforms{Enabled: true, Attachments: &config.AttachmentRules{Managed: config.AttachmentSet{Default: "encrypt"}, Unmanaged: config.AttachmentSet{Default: "allow"}, KeyFile: keyLink}}, "symbolic link"},
+		{"domains symlink", withDomains(link), "symbolic link"},
+		{"domains fifo", withDomains(fifo), "not a regular file"},
+		{"domains directory", withDomains(dir), "not a regular file"},
+		{"domains oversize", withDomains(big), "larger than allowed"},
+		{"key symlink", Config{Enabled: true, Attachments: &AttachmentRules{Policy: attach.Policy{Managed: attach.RuleSet{Default: attach.Encrypt}}, KeyFile: keyLink}}, "symbolic link"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan error, 1)
-			go func() { _, err := buildTransforms(tc.t, dir); done <- err }()
+			go func() { _, err := Build(tc.t, dir); done <- err }()
 			select {
 			case err := <-done:
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
-					t.Fatalf("buildTransforms: %v, want %q", err, tc.want)
+					t.Fatalf("Build: %v, want %q", err, tc.want)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatal("buildTransforms blocked on the file")
+				t.Fatal("Build blocked on the file")
 			}
 		})
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "attachment.key")); err == nil {
 		t.Error("a key was created through the symlink")
 	}
-	if _, err := buildTransforms(links(good), dir); err != nil {
+	if _, err := Build(withDomains(good), dir); err != nil {
 		t.Fatalf("a plain domain list: %v", err)
 	}
 }
