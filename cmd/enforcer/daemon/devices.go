@@ -20,6 +20,7 @@ import (
 	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/devicesync"
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/l7/httperror"
 )
 
 // deviceRoutes adds the device, policy and log paths. Read-only paths
@@ -253,13 +254,12 @@ func (d *Daemon) importDevices(r *http.Request) (any, error) {
 	name := cmp.Or(r.URL.Query().Get("name"), "import.csv")
 	recs, err := device.ReadCSV(r.Body, name)
 	if err != nil {
-		return nil, userError{msg: err.Error()}
+		return nil, httperror.Wrap(http.StatusBadRequest, err)
 	}
 	res, err := d.gw.db.Apply(d.gw.store, devicesync.Change{Upsert: recs, Time: time.Now()}, nil)
 	if err != nil {
-		var ce *devicesync.ChangeError
-		if errors.As(err, &ce) {
-			return nil, userError{msg: name + ": " + err.Error()}
+		if _, ok := errors.AsType[*devicesync.ChangeError](err); ok {
+			return nil, badRequest("%s: %v", name, err)
 		}
 		return nil, err
 	}
