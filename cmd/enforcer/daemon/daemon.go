@@ -46,6 +46,8 @@ type Daemon struct {
 
 	level *slog.LevelVar // run-time log level (`enforcer log level`)
 	gw    *gateway
+	// servers are the admin socket, admin page and metrics.
+	servers *servers
 	// adminAddr is the admin page's bound address (nil: off).
 	adminAddr net.Addr
 
@@ -125,24 +127,22 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer d.gw.Close()
 
-	admin, err := d.serveAdmin()
-	if err != nil {
+	// Closed before the gateway (defers run last first), as it was
+	// started after it.
+	d.servers = newServers(d.log)
+	defer d.servers.Close()
+	if err := d.serveAdmin(); err != nil {
 		return err
 	}
-	defer admin.Close()
 	if cfg.Admin.Listen != "" {
-		page, err := d.serveAdminPage()
-		if err != nil {
+		if err := d.serveAdminPage(); err != nil {
 			return err
 		}
-		defer page.Close()
 	}
 	if cfg.Metrics.Listen != "" {
-		m, err := d.serveMetrics()
-		if err != nil {
+		if err := d.serveMetrics(); err != nil {
 			return err
 		}
-		defer m.Close()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -379,32 +379,32 @@ func (d *Daemon) Reload() error {
 	return attachErr
 }
 
-func (d *Daemon) serveAdmin() (io.Closer, error) {
+func (d *Daemon) serveAdmin() error {
 	sock := d.cfg.Admin.Socket
 	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-		return nil, fmt.Errorf("admin socket directory: %w", err)
+		return fmt.Errorf("admin socket directory: %w", err)
 	}
 	// A socket left by a daemon that died: nobody answers on it.
 	if c, err := net.Dial("unix", sock); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("admin socket %s: another enforcer daemon answers there", sock)
+		return fmt.Errorf("admin socket %s: another enforcer daemon answers there", sock)
 	}
 	os.Remove(sock)
 	old := syscall.Umask(0o177) // the socket is born root-only
 	l, err := net.Listen("unix", sock)
 	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("admin socket: %w", err)
+		return fmt.Errorf("admin socket: %w", err)
 	}
 	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return closerFunc(func() error { err := srv.Close(); os.Remove(sock); return err }), nil
+	d.servers.serve("admin socket", srv, l, func() { os.Remove(sock) })
+	return nil
 }
 
 // serveAdminPage serves the read-only admin page on admin.listen (a
 // loopback address: config refuses others): the GET paths of the admin
 // API, the CSV exports, and an index page linking them.
-func (d *Daemon) serveAdminPage() (io.Closer, error) {
+func (d *Daemon) serveAdminPage() error {
 	mux := http.NewServeMux()
 	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
 	get(PathStatus, d.status)
@@ -415,12 +415,12 @@ func (d *Daemon) serveAdminPage() (io.Closer, error) {
 	mux.HandleFunc("GET /{$}", d.indexPage)
 	l, err := net.Listen("tcp", d.cfg.Admin.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
+		return fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
 	}
 	d.adminAddr = l.Addr()
 	srv := &http.Server{Handler: loopbackOnly(hostGuard(l.Addr().String(), func() []string { return d.cfgSnapshot().Admin.Hosts }, mux)), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return srv, nil
+	d.servers.serve("admin page", srv, l, nil)
+	return nil
 }
 
 // cfgSnapshot returns the configuration in force.
@@ -430,7 +430,7 @@ func (d *Daemon) cfgSnapshot() *config.Config {
 	return d.cfg
 }
 
-func (d *Daemon) serveMetrics() (io.Closer, error) {
+func (d *Daemon) serveMetrics() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -442,13 +442,13 @@ func (d *Daemon) serveMetrics() (io.Closer, error) {
 	}
 	l, err := net.Listen("tcp", d.cfg.Metrics.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", d.cfg.Metrics.Listen, err)
+		return fmt.Errorf("metrics listen %s: %w", d.cfg.Metrics.Listen, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return srv, nil
+	d.servers.serve("metrics", srv, l, nil)
+	return nil
 }
 
 func (d *Daemon) metricsInfo() metrics.Info {
@@ -464,10 +464,6 @@ func (d *Daemon) names() map[uint8]string {
 	}
 	return n
 }
-
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
 
 // bpffsRoot is where bpffs is mounted by convention; loader.Load mounts
 // it there when a pin directory below it finds nothing mounted.

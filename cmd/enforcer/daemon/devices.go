@@ -390,12 +390,6 @@ func (d *Daemon) l7StatusLocked(cfg *config.Config) (L7Status, error) {
 		s.OpenConns, s.Redirects = g.proxy.OpenConns(), len(g.proxy.Redirects())
 	}
 	g.mu.Lock()
-	if len(g.errs) > 0 {
-		s.Errors = map[string]string{}
-		for k, v := range g.errs {
-			s.Errors[k] = v
-		}
-	}
 	s.RestartFor = slices.Clone(g.restartFor)
 	g.mu.Unlock()
 	return s, nil

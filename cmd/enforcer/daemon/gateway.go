@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -54,10 +53,10 @@ type gateway struct {
 	// pushAddr is the push API's bound address (nil: not serving).
 	pushAddr net.Addr
 
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	mu         sync.Mutex // guards errs and restartFor
-	errs       map[string]string
+	// servers are the proxy, push API and pull sync: closed before the
+	// device database.
+	servers    *servers
+	mu         sync.Mutex // guards restartFor
 	restartFor []string
 }
 
@@ -65,7 +64,7 @@ type gateway struct {
 // proxy starts only after the datapath is attached, so that clients from
 // disallowed countries are dropped before the first one is accepted.
 func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
-	g := &gateway{log: log, errs: map[string]string{}}
+	g := &gateway{log: log, servers: newServers(log)}
 	g.store = device.NewStore(device.StoreOptions{
 		AllowMailIfNoPolicy: cfg.Devices.AllowMailIfNoPolicy,
 		MaxDiscovered:       discoveredLimit(cfg.Devices.MaxDiscovered),
@@ -86,8 +85,6 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		g.db.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
 	fail := func(err error) (*gateway, error) {
 		g.Close()
 		return nil, err
@@ -102,16 +99,16 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		if err != nil {
 			return fail(fmt.Errorf("proxy listen %s: %w", pc.Listen, err))
 		}
-		g.run("proxy", func() error { return g.proxy.Serve(ctx, l) })
+		g.servers.run("proxy", l.Addr().String(), func(ctx context.Context) error { return g.proxy.Serve(ctx, l) })
 		log.Info("proxy serving", "listen", pc.Listen, "upstream", pc.Upstream, "tls", !pc.PlainHTTP)
 	}
 	if cfg.Devices.Push.Listen != "" {
-		if err := g.startPush(ctx, cfg); err != nil {
+		if err := g.startPush(cfg); err != nil {
 			return fail(err)
 		}
 	}
 	if cfg.Devices.Pull.URL != "" {
-		if err := g.startPull(ctx, cfg.Devices.Pull); err != nil {
+		if err := g.startPull(cfg.Devices.Pull); err != nil {
 			return fail(err)
 		}
 	}
@@ -262,27 +259,6 @@ func (g *gateway) transformsHook() devicesync.TransformsHook {
 	}
 }
 
-func (g *gateway) run(name string, f func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
-			g.log.Error(name+" stopped", "error", err)
-			g.setErr(name, err)
-		}
-	}()
-}
-
-func (g *gateway) setErr(name string, err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err == nil {
-		delete(g.errs, name)
-		return
-	}
-	g.errs[name] = err.Error()
-}
-
 // The push server's limits and certificate check interval: devicesync's
 // and tlscert's defaults; tests shorten them.
 var (
@@ -292,7 +268,7 @@ var (
 	pushCertCheck time.Duration
 )
 
-func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
+func (g *gateway) startPush(cfg *config.Config) error {
 	push := cfg.Devices.Push
 	log := g.log.With("component", "push")
 	if push.PlainHTTP && !config.LoopbackListen(push.Listen) {
@@ -331,18 +307,12 @@ func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
 	if certs != nil {
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
-	g.run("push", func() error { return srv.Serve(l) })
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+	g.servers.serve("push", srv, l, nil)
 	g.log.Info("device push API serving", "listen", push.Listen, "tls", !push.PlainHTTP)
 	return nil
 }
 
-func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
+func (g *gateway) startPull(pull config.DevicePull) error {
 	opts := devicesync.PullOptions{URL: pull.URL, Interval: pull.Interval, Logger: g.log.With("component", "pull"), Transforms: g.transformsHook()}
 	if pull.TokenFile != "" {
 		t, err := readToken(pull.TokenFile)
@@ -368,7 +338,7 @@ func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
 	if g.puller, err = devicesync.NewPuller(g.db, g.store, opts); err != nil {
 		return err
 	}
-	g.run("pull", func() error { return g.puller.Run(ctx) })
+	g.servers.run("pull", pull.URL, g.puller.Run)
 	g.log.Info("device pull sync running", "url", pull.URL, "interval", pull.Interval)
 	return nil
 }
@@ -395,10 +365,7 @@ func readToken(path string) ([]byte, error) {
 // Close stops the proxy (long polls are cut; clients reissue them), the
 // sync and the device store.
 func (g *gateway) Close() error {
-	if g.cancel != nil {
-		g.cancel()
-	}
-	g.wg.Wait()
+	g.servers.Close()
 	if g.db != nil {
 		return g.db.Close()
 	}

@@ -113,6 +113,10 @@ func (d *Daemon) status(*http.Request) (any, error) {
 	if d.gw != nil {
 		l7, _ := d.l7StatusLocked(d.cfg)
 		s.L7 = &l7
+		s.Servers = append(s.Servers, d.gw.servers.status()...)
+	}
+	if d.servers != nil {
+		s.Servers = append(s.Servers, d.servers.status()...)
 	}
 	if info, err := d.dp.Program().Info(); err == nil {
 		id, _ := info.ID()
