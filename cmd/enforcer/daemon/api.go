@@ -27,6 +27,9 @@ const (
 	PathCountryReset = "/v1/country/reset"
 	PathReload       = "/v1/reload" // POST
 	PathCheck        = "/v1/check"  // GET ?ip=&service= | &port=&proto=
+	// PathGeoIPReload re-reads only the GeoIP database in force, not the
+	// config file: POST, for `enforcer geoip update`.
+	PathGeoIPReload = "/v1/geoip/reload"
 )
 
 // Status is the daemon's state.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/geoip"
+	"github.com/mailgate/enforcer/l7/httperror"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/loader/metrics"
 	"github.com/mailgate/enforcer/loader/srctable"
@@ -377,6 +378,28 @@ func (d *Daemon) Reload() error {
 	d.warnUpstream(context.Background(), cfg)
 	d.log.Info("reloaded", "config", d.opts.ConfigPath, "geoip_build", geo.meta.BuildTime)
 	return attachErr
+}
+
+// ReloadGeoIP re-reads the GeoIP database in force (the path the running
+// configuration names) and switches the country tables, as Reload does but
+// without reading the config file: a half-edited file does not stop a
+// database update from taking effect. A database that cannot be read is
+// an error, and the loaded one stays in force.
+func (d *Daemon) ReloadGeoIP() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	geo := loadGeoIP(d.cfg.GeoIP.Database)
+	if geo.err != nil {
+		return httperror.BadRequest("geoip database: %v; the database loaded before stays in force", geo.err)
+	}
+	old := d.geo
+	d.geo = geo
+	if err := d.apply(); err != nil {
+		d.geo = old
+		return fmt.Errorf("geoip database %s: %w; the database loaded before stays in force", geo.path, err)
+	}
+	d.log.Info("GeoIP database reloaded", "path", geo.path, "geoip_build", geo.meta.BuildTime, "networks", len(geo.networks))
+	return nil
 }
 
 func (d *Daemon) serveAdmin() error {

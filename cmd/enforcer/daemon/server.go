@@ -66,6 +66,12 @@ func (d *Daemon) routes() http.Handler {
 		}
 		return map[string]string{"result": "reloaded"}, nil
 	}))
+	mux.HandleFunc("POST "+PathGeoIPReload, d.handle(func(*http.Request) (any, error) {
+		if err := d.ReloadGeoIP(); err != nil {
+			return nil, err
+		}
+		return map[string]string{"result": "reloaded"}, nil
+	}))
 	return mux
 }
 
