@@ -498,9 +498,6 @@ var statusCommand = &command{
 					fmt.Fprintf(w, ", pulling %s", l.Pull)
 				}
 				fmt.Fprintln(w)
-				if len(l.RestartFor) > 0 {
-					fmt.Fprintf(w, "restart needed for: %s (changed since start)\n", strings.Join(l.RestartFor, ", "))
-				}
 			}
 			return nil
 		}

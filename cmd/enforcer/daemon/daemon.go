@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -333,6 +334,36 @@ func (d *Daemon) attachAll() error {
 	return nil
 }
 
+// restartOnly lists the settings that differ between old and cfg and
+// that the running daemon cannot change: where its state lives, what it
+// listens on, and the gateway's proxy and sync endpoints. Reload refuses
+// a file that changes any of them, whichever part of the daemon owns it,
+// so that what runs is always one whole version of the file, never the
+// new datapath with the old proxy.
+func restartOnly(old, cfg *config.Config) []string {
+	var changed []string
+	for _, s := range []struct {
+		name string
+		same bool
+	}{
+		{"state_dir", cfg.StateDir == old.StateDir},
+		{"bpffs_dir", cfg.BPFFSDir == old.BPFFSDir},
+		{"admin.socket", cfg.Admin.Socket == old.Admin.Socket},
+		{"admin.listen", cfg.Admin.Listen == old.Admin.Listen},
+		{"metrics.listen", cfg.Metrics.Listen == old.Metrics.Listen},
+		{"proxy", reflect.DeepEqual(cfg.Proxy, old.Proxy)},
+		{"devices.push", cfg.Devices.Push == old.Devices.Push},
+		{"devices.pull", cfg.Devices.Pull == old.Devices.Pull},
+		{"devices.allow_mail_if_no_policy", cfg.Devices.AllowMailIfNoPolicy == old.Devices.AllowMailIfNoPolicy},
+		{"devices.max_discovered", cfg.Devices.MaxDiscovered == old.Devices.MaxDiscovered},
+	} {
+		if !s.same {
+			changed = append(changed, s.name)
+		}
+	}
+	return changed
+}
+
 // Reload re-reads the config file and the GeoIP database and applies them
 // with no enforcement gap: a new table is switched in atomically. On any
 // error the previous configuration stays in force.
@@ -343,8 +374,9 @@ func (d *Daemon) Reload() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cfg.StateDir != d.cfg.StateDir || cfg.BPFFSDir != d.cfg.BPFFSDir || cfg.Admin.Socket != d.cfg.Admin.Socket || cfg.Metrics.Listen != d.cfg.Metrics.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen {
-		return errors.New("state_dir, bpffs_dir, admin.socket, admin.listen and metrics.listen take effect only on restart; restore them or restart the daemon")
+	if changed := restartOnly(d.cfg, cfg); len(changed) > 0 {
+		return fmt.Errorf("%s changed in %s, and take effect only on restart: restore them and reload, or restart the daemon (`systemctl restart enforcer`: the XDP program keeps enforcing meanwhile)",
+			strings.Join(changed, ", "), d.opts.ConfigPath)
 	}
 	geo := loadGeoIP(cfg.GeoIP.Database)
 	if geo.err != nil {
@@ -366,7 +398,7 @@ func (d *Daemon) Reload() error {
 		d.cfg, d.geo = old, oldGeo
 		return err
 	}
-	if err := d.gw.reload(cfg, old); err != nil {
+	if err := d.gw.reload(cfg); err != nil {
 		d.cfg, d.geo = old, oldGeo
 		if rerr := d.apply(); rerr != nil {
 			return fmt.Errorf("%w; restoring the previous datapath policy failed too, it enforces the new one: %v", err, rerr)

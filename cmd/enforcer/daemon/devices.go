@@ -389,9 +389,6 @@ func (d *Daemon) l7StatusLocked(cfg *config.Config) (L7Status, error) {
 		s.Proxy, s.Listen, s.Upstream = true, cfg.Proxy.Listen, cfg.Proxy.Upstream
 		s.OpenConns, s.Redirects = g.proxy.OpenConns(), len(g.proxy.Redirects())
 	}
-	g.mu.Lock()
-	s.RestartFor = slices.Clone(g.restartFor)
-	g.mu.Unlock()
 	return s, nil
 }
 

@@ -130,5 +130,4 @@ type L7Status struct {
 	Push         string     `json:"push,omitempty"`
 	Pull         string     `json:"pull,omitempty"`
 	LastPull     *time.Time `json:"last_pull,omitempty"`
-	RestartFor   []string   `json:"restart_needed_for,omitempty"`
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,9 +54,7 @@ type gateway struct {
 
 	// servers are the proxy, push API and pull sync: closed before the
 	// device database.
-	servers    *servers
-	mu         sync.Mutex // guards restartFor
-	restartFor []string
+	servers *servers
 }
 
 // startGateway opens the device store and starts what cfg configures. The
@@ -374,36 +371,14 @@ func (g *gateway) Close() error {
 
 var _ io.Closer = (*gateway)(nil)
 
-// reload applies what can change live (the file's device policy) and
-// notes what needs a restart: the proxy's listener, certificates-by-path,
-// upstream and limits, and the sync endpoints.
-func (g *gateway) reload(cfg, old *config.Config) error {
+// reload applies what can change live: the transforms and the file's
+// device policy. The rest of the gateway's settings need a restart, and
+// Reload refuses a file that changes them (restartOnly).
+func (g *gateway) reload(cfg *config.Config) error {
 	// Transforms first: the only step that reads files, so the one that
 	// may fail; the file's policy was compiled when the file was parsed.
 	if err := g.setTransforms(cfg); err != nil {
 		return err
 	}
-	if err := g.setFilePolicy(cfg.Devices.Policy); err != nil {
-		return err
-	}
-	var restart []string
-	if !reflect.DeepEqual(cfg.Proxy, old.Proxy) {
-		restart = append(restart, "proxy")
-	}
-	if cfg.Devices.Push != old.Devices.Push {
-		restart = append(restart, "devices.push")
-	}
-	if cfg.Devices.Pull != old.Devices.Pull {
-		restart = append(restart, "devices.pull")
-	}
-	if cfg.Devices.AllowMailIfNoPolicy != old.Devices.AllowMailIfNoPolicy || cfg.Devices.MaxDiscovered != old.Devices.MaxDiscovered {
-		restart = append(restart, "devices.allow_mail_if_no_policy/max_discovered")
-	}
-	g.mu.Lock()
-	g.restartFor = restart
-	g.mu.Unlock()
-	if len(restart) > 0 {
-		g.log.Warn("these sections changed and take effect only on restart (`systemctl restart enforcer`: the XDP program keeps enforcing meanwhile)", "sections", restart)
-	}
-	return nil
+	return g.setFilePolicy(cfg.Devices.Policy)
 }
