@@ -648,7 +648,7 @@ func offlinePolicy(cfg *config.Config, db *geoip.DB) (*policy.Policy, *policy.Mo
 	var state store.State
 	ids := map[string]uint8{}
 	// Read the state only where it exists: looking must not create it.
-	if _, err := os.Stat(filepath.Join(cfg.StateDir, "state.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, store.FileName)); err != nil {
 		// no runtime changes yet
 	} else if st, err := store.Open(cfg.StateDir, store.WithLockTimeout(100*time.Millisecond)); err == nil {
 		state, err = st.Snapshot()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -252,7 +253,7 @@ func (d *Daemon) apply() error {
 	if err != nil {
 		return err
 	}
-	if !mapsEqual(ids, existing) {
+	if !maps.Equal(ids, existing) {
 		if err := d.st.SetServiceIDs(ids); err != nil {
 			return err
 		}
@@ -273,18 +274,6 @@ func (d *Daemon) apply() error {
 	d.log.Info("policy applied", "revision", state.Revision, "services", len(pol.Services),
 		"deny", len(pol.Deny), "country_networks", len(pol.Networks), "table_cells", d.now.table.Cells, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
-}
-
-func mapsEqual(a, b map[string]uint8) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // attachError is an interface that could not be attached: the rest of

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
-	"encoding/csv"
 	"errors"
 	"io"
 	"log/slog"
@@ -393,8 +392,8 @@ func (d *Daemon) l7StatusLocked(cfg *config.Config) (L7Status, error) {
 }
 
 func writeDiscoveredCSV(w io.Writer, ds []device.Discovered) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"device_id", "user", "device_type", "user_agent", "last_command", "protocol_version", "source_ip", "first_seen", "last_seen", "requests"})
+	cw := csvcell.NewWriter(w)
+	cw.Write("device_id", "user", "device_type", "user_agent", "last_command", "protocol_version", "source_ip", "first_seen", "last_seen", "requests")
 	slices.SortFunc(ds, func(a, b device.Discovered) int { return cmp.Compare(device.Fold(a.DeviceID), device.Fold(b.DeviceID)) })
 	for _, x := range ds {
 		cmd := ""
@@ -405,11 +404,10 @@ func writeDiscoveredCSV(w io.Writer, ds []device.Discovered) error {
 		if x.ProtocolVersion != (eas.Version{}) {
 			ver = x.ProtocolVersion.String()
 		}
-		cw.Write([]string{csvcell.Escape(x.DeviceID), csvcell.Escape(x.User), csvcell.Escape(x.DeviceType), csvcell.Escape(x.UserAgent), cmd, ver,
-			addrString(x.SourceIP), x.FirstSeen.UTC().Format(time.RFC3339), x.LastSeen.UTC().Format(time.RFC3339), strconv.FormatUint(x.Requests, 10)})
+		cw.Write(x.DeviceID, x.User, x.DeviceType, x.UserAgent, cmd, ver,
+			addrString(x.SourceIP), x.FirstSeen.UTC().Format(time.RFC3339), x.LastSeen.UTC().Format(time.RFC3339), strconv.FormatUint(x.Requests, 10))
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // writeAccountsCSV lists the accounts the gateway knows (from records and
@@ -446,8 +444,8 @@ func writeAccountsCSV(w io.Writer, g *gateway) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"user", "devices", "device_ids", "user_policy", "reason"})
+	cw := csvcell.NewWriter(w)
+	cw.Write("user", "devices", "device_ids", "user_policy", "reason")
 	pol, now := g.policy(), time.Now()
 	for _, k := range keys {
 		a := accts[k]
@@ -458,28 +456,26 @@ func writeAccountsCSV(w io.Writer, g *gateway) error {
 		if dec.Reason == device.ReasonUserBlocked || dec.Reason == device.ReasonUserNotAllowed {
 			verdict, reason = dec.Action.String(), string(dec.Reason)
 		}
-		cw.Write([]string{csvcell.Escape(a.name), strconv.Itoa(len(a.devices)), csvcell.Escape(strings.Join(a.devices, " ")), verdict, reason})
+		cw.Write(a.name, strconv.Itoa(len(a.devices)), strings.Join(a.devices, " "), verdict, reason)
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // writeAttachmentPolicyCSV lists the attachment policy in force: one row
 // per rule, in the order they are tried, then each kind's default.
 func writeAttachmentPolicyCSV(w io.Writer, t config.Transforms) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"devices", "order", "extensions", "content_types", "action"})
+	cw := csvcell.NewWriter(w)
+	cw.Write("devices", "order", "extensions", "content_types", "action")
 	if a := t.Attachments; t.Enabled && a != nil {
 		for _, kind := range []struct {
 			name string
 			set  config.AttachmentSet
 		}{{"managed", a.Managed}, {"unmanaged", a.Unmanaged}} {
 			for i, r := range kind.set.Rules {
-				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvcell.Escape(strings.Join(r.Extensions, " ")), csvcell.Escape(strings.Join(r.ContentTypes, " ")), r.Action})
+				cw.Write(kind.name, strconv.Itoa(i+1), strings.Join(r.Extensions, " "), strings.Join(r.ContentTypes, " "), r.Action)
 			}
-			cw.Write([]string{kind.name, "default", "*", "*", kind.set.Default})
+			cw.Write(kind.name, "default", "*", "*", kind.set.Default)
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }

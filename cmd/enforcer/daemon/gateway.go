@@ -24,9 +24,6 @@ import (
 	"github.com/mailgate/enforcer/l7/transform"
 )
 
-// DevicesDB is the device store's file in the state directory.
-const DevicesDB = "devices.db"
-
 // gateway is the L7 half: the device records and policy, their sync, and
 // the proxy. The device store is always there (the CLI's device commands
 // work without a proxy); the proxy, push API and puller run when
@@ -67,7 +64,7 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		MaxDiscovered:       discoveredLimit(cfg.Devices.MaxDiscovered),
 	})
 	var err error
-	if g.db, err = devicesync.Open(filepath.Join(cfg.StateDir, DevicesDB), devicesync.Options{}); err != nil {
+	if g.db, err = devicesync.Open(filepath.Join(cfg.StateDir, devicesync.FileName), devicesync.Options{}); err != nil {
 		return nil, err
 	}
 	if err := g.db.Load(g.store); err != nil {
