@@ -302,13 +302,19 @@ func (d *Daemon) change(kind listKind, add bool) func(r *http.Request) (any, err
 		if err != nil {
 			return nil, err
 		}
-		if n > 0 {
-			if err := d.apply(); err != nil {
-				return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
-			}
-		}
-		return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+		return d.applyChanged(n)
 	}
+}
+
+// applyChanged puts n stored changes in force and answers with them. The
+// caller holds d.mu.
+func (d *Daemon) applyChanged(n int) (ChangeResult, error) {
+	if n > 0 {
+		if err := d.apply(); err != nil {
+			return ChangeResult{}, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
+		}
+	}
+	return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
 }
 
 func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req ListChange) (int, error) {
@@ -428,12 +434,7 @@ func (d *Daemon) resetCountries(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n > 0 {
-		if err := d.apply(); err != nil {
-			return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
-		}
-	}
-	return ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+	return d.applyChanged(n)
 }
 
 // parsePrefixes accepts CIDRs and bare addresses (as /32 or /128); a CIDR
