@@ -2,6 +2,10 @@
 // reference of the XDP verdict: the same answer as bpf/enforcer.c from the
 // same inputs. Tests use it as the oracle for the loaded program, and
 // `enforcer check` uses it to explain a verdict.
+//
+// It is the network policy only (model, frame, store, compose, explain):
+// it must not import anything under l7/, loader/ or cmd/; the device
+// engine is l7/device.
 package policy
 
 import (

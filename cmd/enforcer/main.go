@@ -1,6 +1,12 @@
 // Command enforcer is the gateway's command-line interface: it runs the
 // daemon and drives it, and it manages the GeoIP databases. Run
 // `enforcer --help` for the commands.
+//
+// It owns the commands: their flags, their output, the checks of their
+// arguments. It reaches a running daemon only over the admin API, through
+// its client package, and links the daemon package in only for `enforcer
+// run`; it holds no policy logic of its own (service ids come from
+// policy/compose, verdicts are explained by policy/explain).
 package main
 
 import (

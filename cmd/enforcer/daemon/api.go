@@ -2,6 +2,14 @@
 // store, the GeoIP database and the XDP datapath together, serves the admin
 // API on a unix socket and the Prometheus metrics, and applies changes
 // without an enforcement gap. The CLI talks to it through Client.
+//
+// It owns the process: start, apply, reload (a setting only a restart
+// applies refuses the reload), the GeoIP reload, and the lifecycle of
+// every server (servers: the admin socket, admin page, metrics, proxy,
+// push API and pull sync), whose errors status shows. It must not hold
+// policy logic (composition and explanation are policy/compose's and
+// policy/explain's, transforms compile in l7/transform) or parse the
+// config file's sections (cmd/enforcer/config).
 package daemon
 
 import (
