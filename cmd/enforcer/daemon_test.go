@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -150,6 +151,18 @@ func TestGeoIPUpdateReloadsDespiteInvalidConfig(t *testing.T) {
 	}
 	if !st.GeoIP.BuildTime.Equal(newBuild) || st.GeoIP.Error != "" {
 		t.Errorf("after geoip update: GeoIP %+v; want the new database, built %v, in force", st.GeoIP, newBuild)
+	}
+
+	// A database the daemon cannot read is refused; the one in force stays.
+	if err := os.WriteFile(filepath.Join(d.dbDir, "GeoLite2-Country.mmdb"), []byte("not a database"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = daemon.NewClient(d.sock).Do(context.Background(), http.MethodPost, daemon.PathGeoIPReload, nil, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "the database loaded before stays in force") {
+		t.Errorf("GeoIP reload of a broken database: %v; want an error saying the loaded database stays", err)
+	}
+	if st, err := d.status(t); err != nil || !st.GeoIP.BuildTime.Equal(newBuild) {
+		t.Errorf("after the refused GeoIP reload: GeoIP %+v (%v); want the database built %v still in force", st.GeoIP, err, newBuild)
 	}
 }
 
