@@ -1,14 +1,12 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,29 +25,11 @@ func (l *brokenListener) Accept() (net.Conn, error) {
 	return nil, errors.New("accept: socket gone")
 }
 
-// syncBuffer is a log sink written by the servers' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestServerStoppedShowsInStatus: a server whose Serve fails is logged
 // and shown by status (before, the admin socket's, admin page's and
 // metrics' Serve errors were dropped); one stopped by Close is not.
 func TestServerStoppedShowsInStatus(t *testing.T) {
-	var logs syncBuffer
+	var logs lockedBuffer
 	s := newServers(slog.New(slog.NewTextHandler(&logs, nil)))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
