@@ -16,6 +16,10 @@
 // Open validates a file before anything reads it (metadata, a full
 // structural Verify, at least one network with a country), so a database
 // that opened can be walked and looked up without surprises.
+//
+// It knows MaxMind DB files only: not the policy, the datapath, or when
+// the daemon reads a database (geoip/update installs files; the daemon
+// decides when to load them).
 package geoip
 
 import (

@@ -3,6 +3,9 @@
 // state on restart, attaches through pinned XDP links, and writes the tables
 // the program reads (services, the source table with its atomic swap), and
 // reads its counters.
+//
+// It must not know the config file or the daemon: it takes a
+// policy.Policy, compiled by loader/srctable.
 package loader
 
 // The generated enforcer_bpfel.go and enforcer_bpfel.o are committed, so

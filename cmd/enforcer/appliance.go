@@ -430,6 +430,11 @@ var statusCommand = &command{
 			}
 			fmt.Fprintf(w, "tables: %d services, %d allow, %d deny, %d country networks; source table %d cells (%.1f MiB), %d classes; state revision %d\n",
 				s.Table.Services, s.Table.Allow, s.Table.Deny, s.Table.Countries, s.Table.Cells, float64(s.Table.Bytes)/(1<<20), s.Table.Classes, s.Revision)
+			for _, sv := range s.Servers {
+				if sv.Error != "" {
+					fmt.Fprintf(w, "%s (%s): STOPPED: %s; restart the daemon\n", sv.Name, sv.Addr, sv.Error)
+				}
+			}
 			if l := s.L7; l != nil {
 				if l.Proxy {
 					fmt.Fprintf(w, "proxy: %s -> %s, %d open connections, %d 451 mappings\n", l.Listen, l.Upstream, l.OpenConns, l.Redirects)
@@ -444,12 +449,6 @@ var statusCommand = &command{
 					fmt.Fprintf(w, ", pulling %s", l.Pull)
 				}
 				fmt.Fprintln(w)
-				for k, v := range l.Errors {
-					fmt.Fprintf(w, "%s: FAILED: %s\n", k, v)
-				}
-				if len(l.RestartFor) > 0 {
-					fmt.Fprintf(w, "restart needed for: %s (changed since start)\n", strings.Join(l.RestartFor, ", "))
-				}
 			}
 			return nil
 		}
@@ -601,7 +600,7 @@ func offlinePolicy(cfg *config.Config, db *geoip.DB) (compose.Result, error) {
 		return compose.Result{}, err
 	}
 	// Read the state only where it exists: looking must not create it.
-	if _, err := os.Stat(filepath.Join(cfg.StateDir, "state.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(cfg.StateDir, store.FileName)); err != nil {
 		// no runtime changes yet
 	} else if st, err := store.Open(cfg.StateDir, store.WithLockTimeout(100*time.Millisecond)); err == nil {
 		in.State, err = st.Snapshot()

@@ -162,10 +162,12 @@ than the installed one; the previous file is kept as NAME.mmdb.prev for
 rollback (rename it back, then reload). A second run while one holds the
 lock fails at once.
 
-When a database changed, a running enforcer daemon is told to reload over
-its admin socket (--socket, else admin.socket of --config); no daemon
-running is fine, a daemon that refuses the new database is an error (it
-keeps the database it had). --no-reload leaves the daemon alone.
+When a database changed, a running enforcer daemon is told to reload its
+GeoIP database over its admin socket (--socket, else admin.socket of
+--config): only the database, not the config file, so a half-edited
+enforcer.yaml does not hold the update back. No daemon running is fine, a
+daemon that refuses the new database is an error (it keeps the database it
+had). --no-reload leaves the daemon alone.
 
 Exit status: 0 on success, 1 on error, and --unchanged-exit-code (if set)
 when the run succeeded without changing any database, so that cron can act
@@ -260,7 +262,8 @@ func geoipUpdate(ctx context.Context, e *env, o updateOptions) error {
 // file); a daemon that refuses the new database keeps the one it has, and
 // the run fails so that cron reports it.
 func reloadAfterUpdate(ctx context.Context, t target, log *slog.Logger) error {
-	err := t.do(ctx, http.MethodPost, adminapi.PathReload, nil, nil, nil)
+	// Only the database: the config file may be half-edited right now.
+	err := t.do(ctx, http.MethodPost, adminapi.PathGeoIPReload, nil, nil, nil)
 	switch {
 	case err == nil:
 		log.Info("the enforcer daemon reloaded")

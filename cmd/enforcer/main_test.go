@@ -245,7 +245,7 @@ func TestGeoIPUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != adminapi.PathReload {
+		if r.Method != http.MethodPost || r.URL.Path != adminapi.PathGeoIPReload {
 			http.NotFound(w, r)
 			return
 		}

@@ -2,6 +2,8 @@
 // github.com/maxmind/mmdbwriter. The files go wherever the caller says
 // (normally tb.TempDir()); none is ever committed: MaxMind's licence forbids
 // redistributing its data, and generated ones are rebuilt in seconds.
+//
+// It is for tests only: no production package imports it.
 package geoiptest
 
 import (

@@ -26,6 +26,10 @@
 // retried with exponential backoff for up to RetryFor; other errors are
 // not, and HTTP 401, 403 and 429 end the whole run at once, since they
 // would fail every edition alike.
+//
+// It installs files and runs a hook; it must not know the daemon:
+// `enforcer geoip update` asks a running daemon to re-read its database
+// over the admin API (POST /v1/geoip/reload).
 package update
 
 import (

@@ -8,6 +8,9 @@
 // (O_NONBLOCK), refuses anything but a regular file (checked with fstat on
 // the opened descriptor, so there is no window between check and use), and
 // Read refuses a file larger than the cap of its kind.
+//
+// It knows files, not what they hold: each caller parses the bytes it
+// gets.
 package configfile
 
 import (

@@ -1,8 +1,10 @@
 // Package csvcell defuses CSV cells that a spreadsheet would run as a
 // formula (CSV injection, OWASP "CSV Injection"): every CSV the gateway
 // writes (device records, discovered devices, accounts, attachment
-// policy, 451 redirect mappings) passes each cell through Escape, since
-// device ids, user names and user agents come from clients.
+// policy, 451 redirect mappings) is written with its Writer, which passes
+// each cell through Escape, since device ids, user names and user agents
+// come from clients. It knows CSV cells only, none of the exports'
+// columns.
 package csvcell
 
 // formulaStart reports whether a cell starting with c is written with a

@@ -1,6 +1,8 @@
 package csvcell_test
 
 import (
+	"encoding/csv"
+	"strings"
 	"testing"
 
 	"github.com/mailgate/enforcer/l7/csvcell"
@@ -47,4 +49,33 @@ func FuzzEscape(f *testing.F) {
 			t.Fatalf("Unescape(Escape(%q)) = %q", s, back)
 		}
 	})
+}
+
+// TestWriter: every cell the Writer writes is escaped, and reads back
+// (csv, then Unescape) as written.
+func TestWriter(t *testing.T) {
+	var b strings.Builder
+	w := csvcell.NewWriter(&b)
+	rows := [][]string{{"device_id", "user"}, {"=HYPERLINK(\"x\")", "@evil"}, {"plain", "-1"}}
+	for _, r := range rows {
+		w.Write(r...)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := "device_id,user\n\"'=HYPERLINK(\"\"x\"\")\",'@evil\nplain,'-1\n"
+	if b.String() != want {
+		t.Errorf("written %q, want %q", b.String(), want)
+	}
+	got, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		for j := range got[i] {
+			if c := csvcell.Unescape(got[i][j]); c != rows[i][j] {
+				t.Errorf("row %d cell %d reads back %q, want %q", i, j, c, rows[i][j])
+			}
+		}
+	}
 }

@@ -69,26 +69,14 @@ func (e *CSVError) Unwrap() error { return ErrInvalidRecord }
 func WriteCSV(w io.Writer, recs []*Record) error {
 	sorted := slices.Clone(recs)
 	slices.SortStableFunc(sorted, func(a, b *Record) int { return cmp.Compare(foldString(a.DeviceID), foldString(b.DeviceID)) })
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVColumns); err != nil {
-		return fmt.Errorf("write device csv: %w", err)
-	}
-	row := make([]string, len(CSVColumns))
+	cw := csvcell.NewWriter(w)
+	cw.Write(CSVColumns...)
 	for _, r := range sorted {
-		row = row[:0]
-		row = append(row,
-			r.DeviceID, r.User, csvBool(r.Managed), r.Compromised.String(), r.Encrypted.String(),
+		cw.Write(r.DeviceID, r.User, csvBool(r.Managed), r.Compromised.String(), r.Encrypted.String(),
 			r.Platform, r.Model, r.OSVersion, csvTime(r.LastCheckIn), csvBool(r.EASProfile),
 			r.Override.String(), csvTime(r.Updated))
-		for i := range row {
-			row[i] = csvEscape(row[i])
-		}
-		if err := cw.Write(row); err != nil {
-			return fmt.Errorf("write device csv: %w", err)
-		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := cw.Flush(); err != nil {
 		return fmt.Errorf("write device csv: %w", err)
 	}
 	return nil
@@ -107,12 +95,6 @@ func csvTime(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339Nano)
 }
-
-// csvEscape and csvUnescape are package csvcell's, the one escaper every
-// CSV writer of the gateway uses.
-func csvEscape(s string) string { return csvcell.Escape(s) }
-
-func csvUnescape(s string) string { return csvcell.Unescape(s) }
 
 // ReadCSV reads records in the format of [CSVColumns]; name is the file
 // name its errors report. Every row is checked; the problems are
@@ -187,7 +169,7 @@ func ReadCSV(r io.Reader, name string) ([]Record, error) {
 		for i, cell := range row {
 			cellLine, _ := cr.FieldPos(i)
 			col := CSVColumns[cols[i]]
-			v := csvUnescape(cell)
+			v := csvcell.Unescape(cell)
 			if problem := rec.setCSV(col, v); problem != "" {
 				bad(cellLine, col, "%s", problem)
 				ok = false

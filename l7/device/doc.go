@@ -116,4 +116,8 @@
 // buffers and looked up in maps keyed by folded strings. [Store.Lookup] is
 // one or two map look-ups on an immutable snapshot, whatever the number of
 // records. Policies are compiled once by [NewPolicy].
+//
+// It reads l7/eas's request identity; it must not know HTTP, persistence
+// or the proxy: records reach it from l7/devicesync, the proxy calls
+// Decide. Nothing under policy/ imports it.
 package device

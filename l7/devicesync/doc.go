@@ -184,4 +184,9 @@
 // logs it and retries (after 30 s, doubling up to the interval). A
 // server should answer the cursor of a page it no longer has with a
 // "full" snapshot.
+//
+// It must not know the proxy, the daemon or the config file: the daemon
+// wires it (the push server's listener, the pull loop, both in the
+// daemon's servers) and hands it the [device.Store] it updates. Its HTTP
+// errors follow l7/httperror.
 package devicesync

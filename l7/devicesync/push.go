@@ -2,9 +2,7 @@ package devicesync
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailgate/enforcer/l7/device"
+	"github.com/mailgate/enforcer/l7/httperror"
 )
 
 const (
@@ -74,16 +73,10 @@ type pushHandler struct {
 	tokens [][]byte
 }
 
-// httpError is an error with the status to answer it with.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func errorf(status int, format string, a ...any) *httpError {
-	return &httpError{status: status, msg: fmt.Sprintf(format, a...)}
+// errorf is an error answered with status (the admin API's convention,
+// httperror).
+func errorf(status int, format string, a ...any) *httperror.Error {
+	return httperror.New(status, format, a...)
 }
 
 func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -97,31 +90,31 @@ func (h *pushHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("WWW-Authenticate", chal)
 		h.opts.Logger.Warn("device push refused", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "problem", cmpOr(problem, "no bearer token"))
-		writeJSON(w, status, map[string]string{"error": "authentication required: send Authorization: Bearer <token>"})
+		httperror.WriteJSON(w, status, httperror.Body{Error: "authentication required: send Authorization: Bearer <token>"})
 		return
 	}
 	v, err := h.route(w, r)
 	if err != nil {
-		var he *httpError
-		if !errors.As(err, &he) {
-			he = classify(err)
+		if _, ok := errors.AsType[*httperror.Error](err); !ok {
+			err = classify(err)
 		}
-		if he.status == http.StatusMethodNotAllowed {
+		status := httperror.StatusOf(err)
+		if status == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", allowed(r.URL))
 		}
 		lvl := slog.LevelWarn
-		if he.status >= 500 {
+		if status >= 500 {
 			lvl = slog.LevelError
 		}
-		h.opts.Logger.Log(r.Context(), lvl, "device push failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "status", he.status, "error", he.msg)
-		writeJSON(w, he.status, map[string]string{"error": he.msg})
+		h.opts.Logger.Log(r.Context(), lvl, "device push failed", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "status", status, "error", err)
+		httperror.Write(w, err)
 		return
 	}
 	if res, ok := v.(Result); ok {
 		h.opts.Logger.Info("device push applied", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
 			"upserted", res.Upserted, "deleted", res.Deleted, "stale", res.Stale, "unchanged", res.Unchanged, "policy", res.Policy)
 	}
-	writeJSON(w, http.StatusOK, v)
+	httperror.WriteJSON(w, http.StatusOK, v)
 }
 
 func cmpOr(s, def string) string {
@@ -234,14 +227,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error 
 }
 
 // classify maps an error of DB.Apply to a status.
-func classify(err error) *httpError {
+func classify(err error) *httperror.Error {
 	switch {
 	case errors.Is(err, ErrInvalidChange):
-		return errorf(http.StatusBadRequest, "%v", err)
+		return httperror.Wrap(http.StatusBadRequest, err)
 	case errors.Is(err, ErrClosed):
-		return errorf(http.StatusServiceUnavailable, "%v", err)
+		return httperror.Wrap(http.StatusServiceUnavailable, err)
 	}
-	return errorf(http.StatusInternalServerError, "%v", err)
+	return httperror.Wrap(http.StatusInternalServerError, err)
 }
 
 func (h *pushHandler) putDevice(w http.ResponseWriter, r *http.Request, id string) (any, error) {
@@ -306,16 +299,4 @@ func (h *pushHandler) getPolicy() (any, error) {
 		return nil, errorf(http.StatusNotFound, "no policy stored yet")
 	}
 	return p, nil
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b = []byte(`{"error":"cannot encode the response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
 }

@@ -47,4 +47,6 @@
 // User names keep the form the client sent, DOMAIN\user or user@domain;
 // [NormalizeUser] gives the case-folded key for matching and [SplitUser]
 // separates the parts.
+//
+// It knows the EAS wire formats only: no devices, no policy, no proxying.
 package eas

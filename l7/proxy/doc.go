@@ -315,4 +315,8 @@
 // follows the last Proxy built with it: its counters survive a rebuilt
 // Proxy. Counting costs a request a few clock reads and atomic adds,
 // and no allocation (BenchmarkHandlerMetrics).
+//
+// It must not know the config file or the daemon: its options are [Config]
+// (embedded by cmd/enforcer/config), the device policy and the transforms
+// come through [Deps], and the daemon runs Serve among its servers.
 package proxy

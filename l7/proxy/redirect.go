@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"container/list"
-	"encoding/csv"
 	"io"
 	"net/url"
 	"slices"
@@ -170,20 +169,12 @@ func writeRedirectsCSV(w io.Writer, ms []RedirectMapping) error {
 		}
 		return strings.Compare(device.Fold(a.DeviceID), device.Fold(b.DeviceID))
 	})
-	cw := csv.NewWriter(w)
-	if err := cw.Write(RedirectsCSVHeader); err != nil {
-		return err
-	}
+	cw := csvcell.NewWriter(w)
+	cw.Write(RedirectsCSVHeader...)
 	for _, m := range ms {
-		row := []string{
-			csvcell.Escape(m.User), csvcell.Escape(m.DeviceID), csvcell.Escape(m.Upstream),
+		cw.Write(m.User, m.DeviceID, m.Upstream,
 			m.Created.UTC().Format(time.RFC3339), m.LastUsed.UTC().Format(time.RFC3339),
-			strconv.FormatUint(m.Hits, 10),
-		}
-		if err := cw.Write(row); err != nil {
-			return err
-		}
+			strconv.FormatUint(m.Hits, 10))
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }

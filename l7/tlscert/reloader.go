@@ -2,6 +2,8 @@
 // and key file pair and reloads it when the files change, so that a
 // renewed certificate (certbot, an ACME client, an operator's copy) takes
 // effect without a restart. The proxy and the device push API both use it.
+//
+// It knows certificate files only, not the servers that use them.
 package tlscert
 
 import (

@@ -90,4 +90,8 @@
 // to be checked before it is sent on (bounded; larger is replaced by the
 // notice). Attachment downloads stream through the encrypter chunk by
 // chunk. Nothing is stored.
+//
+// It must not know the config file or the proxy's HTTP handling: its rules
+// are compiled from its own option types, and the proxy hands it the
+// responses.
 package transform

@@ -58,4 +58,7 @@
 // named after its page and hex value, "AirSync:0x3A", and a page beyond the
 // EAS range is named by its number too, "0x1A:0x05". [LookupTag] accepts all
 // three forms, so any name this package prints can be turned back into a tag.
+//
+// It knows WBXML and the EAS code pages only: not what a command means,
+// nor any policy.
 package wbxml

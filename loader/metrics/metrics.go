@@ -2,6 +2,9 @@
 // the per-CPU BPF counters at scrape time (nothing is copied in between, so
 // a scrape always sees the kernel's current totals), plus the size of the
 // loaded source table and the GeoIP database's build time.
+//
+// It reads the datapath and what its caller passes in (Info); it must not
+// know the config file or the daemon.
 package metrics
 
 import (

@@ -9,6 +9,9 @@
 // of the longest prefix on its path and never depends on how many prefixes
 // the table holds; memory stays near one node per distinct 6-bit split. The
 // cell layout is described in bpf/include/enforcer.h.
+//
+// It knows the policy model and the table layout only, not how the
+// datapath loads the table.
 package srctable
 
 import (

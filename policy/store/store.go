@@ -24,6 +24,9 @@
 // and the prefix length: one byte each, so keys sort by family, address,
 // then length. An entry record is {"comment","added_at","added_by"}.
 // Per-service buckets are deleted when they become empty.
+//
+// It must not know the config file's syntax or the datapath: the daemon
+// applies the state on top of the file's policy.
 package store
 
 import (

@@ -14,6 +14,8 @@
 //
 // It needs root, two CPUs or more, and ip, ethtool, taskset, nft, ipset,
 // iptables-restore and gnuplot (scripts/deps.sh installs them).
+//
+// It is a tool: no package imports it.
 package main
 
 import (

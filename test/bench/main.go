@@ -5,6 +5,8 @@
 //
 // It needs root (BPF_PROG_TEST_RUN; the l7 suite raises RLIMIT_NOFILE and
 // runs nginx, from `make deps`).
+//
+// It is a tool: no package imports it.
 package main
 
 import (

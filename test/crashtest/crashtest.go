@@ -7,6 +7,9 @@
 // "committed N" after each change is durable; [Kill] returns the last
 // change reported, which the caller checks the reopened database against
 // (the kill may also fall between a commit and its report).
+//
+// It is for tests only and knows no store's format: the caller's child
+// writes and the caller checks.
 package crashtest
 
 import (

@@ -13,4 +13,7 @@
 // The tests need root; run them with `go test ./test/e2e/` as root. Each
 // test builds its own namespaces and bpffs pin directory and removes them,
 // even when it fails.
+//
+// It drives the enforcer binary, the daemon and the loader as an operator
+// would; no package imports it.
 package e2e

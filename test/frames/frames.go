@@ -1,5 +1,7 @@
 // Package frames crafts Ethernet frames for datapath tests: VLAN tags, IPv4
 // with options and fragments, IPv6 with extension headers, TCP and UDP.
+//
+// It is for tests only and knows packet formats, not the policy.
 package frames
 
 import (

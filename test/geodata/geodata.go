@@ -4,6 +4,8 @@
 // with gaps, and countries drawn from a skewed distribution. Tests and
 // benchmarks use it instead of shipping MaxMind data (whose licence forbids
 // redistribution here, and which is far too large to commit).
+//
+// It is for tests and benchmarks only: no production package imports it.
 package geodata
 
 import (

@@ -13,6 +13,8 @@
 // back fails the thread is discarded, never returned to the runtime in a
 // foreign namespace. Sockets keep the namespace they were created in, so a
 // listener opened in Do can be served from any goroutine.
+//
+// It is for tests only: production code never imports it.
 package netns
 
 import (

@@ -1,6 +1,8 @@
 // Package testenv decides whether privileged tests can run. On a developer
 // machine without root they skip; in CI (the CI variable set) a missing
 // privilege or tool fails the test instead, so CI never passes by skipping.
+//
+// It is for tests only: production code never imports it.
 package testenv
 
 import (

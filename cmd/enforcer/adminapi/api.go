@@ -22,6 +22,9 @@ const (
 	PathCountryReset = "/v1/country/reset"
 	PathReload       = "/v1/reload" // POST
 	PathCheck        = "/v1/check"  // GET ?ip=&service= | &port=&proto=
+	// PathGeoIPReload re-reads only the GeoIP database in force, not the
+	// config file: POST, for `enforcer geoip update`.
+	PathGeoIPReload = "/v1/geoip/reload"
 )
 
 // Status is the daemon's state.
@@ -44,6 +47,18 @@ type Status struct {
 	Table      TableStatus   `json:"table"`
 	Revision   uint64        `json:"revision"` // state store revision applied
 	L7         *L7Status     `json:"l7,omitempty"`
+	// Servers are what the daemon serves and runs in the background:
+	// admin socket, admin page, metrics, proxy, push API, pull sync.
+	Servers []ServerStatus `json:"servers"`
+}
+
+// ServerStatus is one server or background loop of the daemon.
+type ServerStatus struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"` // where it listens (the pull sync: its URL)
+	// Error is why it stopped on its own: it serves nothing until the
+	// daemon restarts. "" while it runs.
+	Error string `json:"error,omitempty"`
 }
 
 // InterfaceStatus is one guarded interface.

@@ -119,17 +119,15 @@ type LogChange struct {
 
 // L7Status is the proxy and sync state.
 type L7Status struct {
-	Proxy        bool              `json:"proxy"`
-	Listen       string            `json:"listen,omitempty"`
-	Upstream     string            `json:"upstream,omitempty"`
-	OpenConns    int64             `json:"open_connections"`
-	Redirects    int               `json:"redirects"`
-	PolicySource string            `json:"policy_source"`
-	Records      int               `json:"records"`
-	Discovered   int               `json:"discovered"`
-	Push         string            `json:"push,omitempty"`
-	Pull         string            `json:"pull,omitempty"`
-	LastPull     *time.Time        `json:"last_pull,omitempty"`
-	Errors       map[string]string `json:"errors,omitempty"`
-	RestartFor   []string          `json:"restart_needed_for,omitempty"`
+	Proxy        bool       `json:"proxy"`
+	Listen       string     `json:"listen,omitempty"`
+	Upstream     string     `json:"upstream,omitempty"`
+	OpenConns    int64      `json:"open_connections"`
+	Redirects    int        `json:"redirects"`
+	PolicySource string     `json:"policy_source"`
+	Records      int        `json:"records"`
+	Discovered   int        `json:"discovered"`
+	Push         string     `json:"push,omitempty"`
+	Pull         string     `json:"pull,omitempty"`
+	LastPull     *time.Time `json:"last_pull,omitempty"`
 }

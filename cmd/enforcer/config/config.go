@@ -10,6 +10,12 @@
 //
 // REFERENCE.md in this directory is the operator's field reference; keep it
 // in step with the doc comments here.
+//
+// It is where the application is wired: it owns the file's syntax, its
+// defaults and how each section maps onto the option type of the library
+// that owns the setting, so it may import those libraries (l7/...,
+// policy). No library imports it, and it must not know the running daemon
+// (reloads, servers, the admin API).
 package config
 
 import (

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -17,12 +18,12 @@ import (
 // DNS-rebound page (Host: attacker.example, resolved to 127.0.0.1) could
 // read device data through the operator's browser.
 func TestAdminPageHostAllowlist(t *testing.T) {
-	d := &Daemon{cfg: &config.Config{Admin: config.Admin{Listen: "127.0.0.1:0", Hosts: []string{"localhost:8080", "gw-admin.internal"}}}}
-	srv, err := d.serveAdminPage()
-	if err != nil {
+	d := &Daemon{cfg: &config.Config{Admin: config.Admin{Listen: "127.0.0.1:0", Hosts: []string{"localhost:8080", "gw-admin.internal"}}},
+		servers: newServers(slog.New(slog.DiscardHandler))}
+	if err := d.serveAdminPage(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { d.servers.Close() })
 	_, port, _ := net.SplitHostPort(d.adminAddr.String())
 	client := &http.Client{Timeout: 10 * time.Second}
 	get := func(host string) (int, string) {

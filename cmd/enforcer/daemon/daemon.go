@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/geoip"
+	"github.com/mailgate/enforcer/l7/httperror"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/loader/metrics"
 	"github.com/mailgate/enforcer/loader/srctable"
@@ -48,6 +50,8 @@ type Daemon struct {
 
 	level *slog.LevelVar // run-time log level (`enforcer log level`)
 	gw    *gateway
+	// servers are the admin socket, admin page and metrics.
+	servers *servers
 	// adminAddr is the admin page's bound address (nil: off).
 	adminAddr net.Addr
 
@@ -127,24 +131,22 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer d.gw.Close()
 
-	admin, err := d.serveAdmin()
-	if err != nil {
+	// Closed before the gateway (defers run last first), as it was
+	// started after it.
+	d.servers = newServers(d.log)
+	defer d.servers.Close()
+	if err := d.serveAdmin(); err != nil {
 		return err
 	}
-	defer admin.Close()
 	if cfg.Admin.Listen != "" {
-		page, err := d.serveAdminPage()
-		if err != nil {
+		if err := d.serveAdminPage(); err != nil {
 			return err
 		}
-		defer page.Close()
 	}
 	if cfg.Metrics.Listen != "" {
-		m, err := d.serveMetrics()
-		if err != nil {
+		if err := d.serveMetrics(); err != nil {
 			return err
 		}
-		defer m.Close()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -278,6 +280,36 @@ func (d *Daemon) attachAll() error {
 	return nil
 }
 
+// restartOnly lists the settings that differ between old and cfg and
+// that the running daemon cannot change: where its state lives, what it
+// listens on, and the gateway's proxy and sync endpoints. Reload refuses
+// a file that changes any of them, whichever part of the daemon owns it,
+// so that what runs is always one whole version of the file, never the
+// new datapath with the old proxy.
+func restartOnly(old, cfg *config.Config) []string {
+	var changed []string
+	for _, s := range []struct {
+		name string
+		same bool
+	}{
+		{"state_dir", cfg.StateDir == old.StateDir},
+		{"bpffs_dir", cfg.BPFFSDir == old.BPFFSDir},
+		{"admin.socket", cfg.Admin.Socket == old.Admin.Socket},
+		{"admin.listen", cfg.Admin.Listen == old.Admin.Listen},
+		{"metrics.listen", cfg.Metrics.Listen == old.Metrics.Listen},
+		{"proxy", reflect.DeepEqual(cfg.Proxy, old.Proxy)},
+		{"devices.push", cfg.Devices.Push == old.Devices.Push},
+		{"devices.pull", cfg.Devices.Pull == old.Devices.Pull},
+		{"devices.allow_mail_if_no_policy", cfg.Devices.AllowMailIfNoPolicy == old.Devices.AllowMailIfNoPolicy},
+		{"devices.max_discovered", cfg.Devices.MaxDiscovered == old.Devices.MaxDiscovered},
+	} {
+		if !s.same {
+			changed = append(changed, s.name)
+		}
+	}
+	return changed
+}
+
 // Reload re-reads the config file and the GeoIP database and applies them
 // with no enforcement gap: a new table is switched in atomically. On any
 // error the previous configuration stays in force.
@@ -288,8 +320,9 @@ func (d *Daemon) Reload() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cfg.StateDir != d.cfg.StateDir || cfg.BPFFSDir != d.cfg.BPFFSDir || cfg.Admin.Socket != d.cfg.Admin.Socket || cfg.Metrics.Listen != d.cfg.Metrics.Listen || cfg.Admin.Listen != d.cfg.Admin.Listen {
-		return errors.New("state_dir, bpffs_dir, admin.socket, admin.listen and metrics.listen take effect only on restart; restore them or restart the daemon")
+	if changed := restartOnly(d.cfg, cfg); len(changed) > 0 {
+		return fmt.Errorf("%s changed in %s, and take effect only on restart: restore them and reload, or restart the daemon (`systemctl restart enforcer`: the XDP program keeps enforcing meanwhile)",
+			strings.Join(changed, ", "), d.opts.ConfigPath)
 	}
 	geo := loadGeoIP(cfg.GeoIP.Database)
 	if geo.err != nil {
@@ -311,7 +344,7 @@ func (d *Daemon) Reload() error {
 		d.cfg, d.geo = old, oldGeo
 		return err
 	}
-	if err := d.gw.reload(cfg, old); err != nil {
+	if err := d.gw.reload(cfg); err != nil {
 		d.cfg, d.geo = old, oldGeo
 		if rerr := d.apply(); rerr != nil {
 			return fmt.Errorf("%w; restoring the previous datapath policy failed too, it enforces the new one: %v", err, rerr)
@@ -325,32 +358,54 @@ func (d *Daemon) Reload() error {
 	return attachErr
 }
 
-func (d *Daemon) serveAdmin() (io.Closer, error) {
+// ReloadGeoIP re-reads the GeoIP database in force (the path the running
+// configuration names) and switches the country tables, as Reload does but
+// without reading the config file: a half-edited file does not stop a
+// database update from taking effect. A database that cannot be read is
+// an error, and the loaded one stays in force.
+func (d *Daemon) ReloadGeoIP() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	geo := loadGeoIP(d.cfg.GeoIP.Database)
+	if geo.err != nil {
+		return httperror.BadRequest("geoip database: %v; the database loaded before stays in force", geo.err)
+	}
+	old := d.geo
+	d.geo = geo
+	if err := d.apply(); err != nil {
+		d.geo = old
+		return fmt.Errorf("geoip database %s: %w; the database loaded before stays in force", geo.path, err)
+	}
+	d.log.Info("GeoIP database reloaded", "path", geo.path, "geoip_build", geo.meta.BuildTime, "networks", len(geo.networks))
+	return nil
+}
+
+func (d *Daemon) serveAdmin() error {
 	sock := d.cfg.Admin.Socket
 	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-		return nil, fmt.Errorf("admin socket directory: %w", err)
+		return fmt.Errorf("admin socket directory: %w", err)
 	}
 	// A socket left by a daemon that died: nobody answers on it.
 	if c, err := net.Dial("unix", sock); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("admin socket %s: another enforcer daemon answers there", sock)
+		return fmt.Errorf("admin socket %s: another enforcer daemon answers there", sock)
 	}
 	os.Remove(sock)
 	old := syscall.Umask(0o177) // the socket is born root-only
 	l, err := net.Listen("unix", sock)
 	syscall.Umask(old)
 	if err != nil {
-		return nil, fmt.Errorf("admin socket: %w", err)
+		return fmt.Errorf("admin socket: %w", err)
 	}
 	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return closerFunc(func() error { err := srv.Close(); os.Remove(sock); return err }), nil
+	d.servers.serve("admin socket", srv, l, func() { os.Remove(sock) })
+	return nil
 }
 
 // serveAdminPage serves the read-only admin page on admin.listen (a
 // loopback address: config refuses others): the GET paths of the admin
 // API, the CSV exports, and an index page linking them.
-func (d *Daemon) serveAdminPage() (io.Closer, error) {
+func (d *Daemon) serveAdminPage() error {
 	mux := http.NewServeMux()
 	get := func(path string, f func(r *http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
 	get(adminapi.PathStatus, d.status)
@@ -361,12 +416,12 @@ func (d *Daemon) serveAdminPage() (io.Closer, error) {
 	mux.HandleFunc("GET /{$}", d.indexPage)
 	l, err := net.Listen("tcp", d.cfg.Admin.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
+		return fmt.Errorf("admin.listen %s: %w", d.cfg.Admin.Listen, err)
 	}
 	d.adminAddr = l.Addr()
 	srv := &http.Server{Handler: loopbackOnly(hostGuard(l.Addr().String(), func() []string { return d.cfgSnapshot().Admin.Hosts }, mux)), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return srv, nil
+	d.servers.serve("admin page", srv, l, nil)
+	return nil
 }
 
 // cfgSnapshot returns the configuration in force.
@@ -376,7 +431,7 @@ func (d *Daemon) cfgSnapshot() *config.Config {
 	return d.cfg
 }
 
-func (d *Daemon) serveMetrics() (io.Closer, error) {
+func (d *Daemon) serveMetrics() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -388,13 +443,13 @@ func (d *Daemon) serveMetrics() (io.Closer, error) {
 	}
 	l, err := net.Listen("tcp", d.cfg.Metrics.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", d.cfg.Metrics.Listen, err)
+		return fmt.Errorf("metrics listen %s: %w", d.cfg.Metrics.Listen, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return srv, nil
+	d.servers.serve("metrics", srv, l, nil)
+	return nil
 }
 
 func (d *Daemon) metricsInfo() metrics.Info {
@@ -410,10 +465,6 @@ func (d *Daemon) names() map[uint8]string {
 	}
 	return n
 }
-
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
 
 // bpffsRoot is where bpffs is mounted by convention; loader.Load mounts
 // it there when a pin directory below it finds nothing mounted.

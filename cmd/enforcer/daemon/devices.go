@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
-	"encoding/csv"
 	"errors"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/mailgate/enforcer/l7/device"
 	"github.com/mailgate/enforcer/l7/devicesync"
 	"github.com/mailgate/enforcer/l7/eas"
+	"github.com/mailgate/enforcer/l7/httperror"
 	"github.com/mailgate/enforcer/l7/transform"
 	"github.com/mailgate/enforcer/l7/transform/attach"
 )
@@ -258,13 +258,12 @@ func (d *Daemon) importDevices(r *http.Request) (any, error) {
 	name := cmp.Or(r.URL.Query().Get("name"), "import.csv")
 	recs, err := device.ReadCSV(r.Body, name)
 	if err != nil {
-		return nil, userError{msg: err.Error()}
+		return nil, httperror.Wrap(http.StatusBadRequest, err)
 	}
 	res, err := d.gw.db.Apply(d.gw.store, devicesync.Change{Upsert: recs, Time: time.Now()}, nil)
 	if err != nil {
-		var ce *devicesync.ChangeError
-		if errors.As(err, &ce) {
-			return nil, userError{msg: name + ": " + err.Error()}
+		if _, ok := errors.AsType[*devicesync.ChangeError](err); ok {
+			return nil, badRequest("%s: %v", name, err)
 		}
 		return nil, err
 	}
@@ -394,21 +393,12 @@ func (d *Daemon) l7StatusLocked(cfg *config.Config) (adminapi.L7Status, error) {
 		s.Proxy, s.Listen, s.Upstream = true, cfg.Proxy.Listen, cfg.Proxy.Upstream
 		s.OpenConns, s.Redirects = g.proxy.OpenConns(), len(g.proxy.Redirects())
 	}
-	g.mu.Lock()
-	if len(g.errs) > 0 {
-		s.Errors = map[string]string{}
-		for k, v := range g.errs {
-			s.Errors[k] = v
-		}
-	}
-	s.RestartFor = slices.Clone(g.restartFor)
-	g.mu.Unlock()
 	return s, nil
 }
 
 func writeDiscoveredCSV(w io.Writer, ds []device.Discovered) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"device_id", "user", "device_type", "user_agent", "last_command", "protocol_version", "source_ip", "first_seen", "last_seen", "requests"})
+	cw := csvcell.NewWriter(w)
+	cw.Write("device_id", "user", "device_type", "user_agent", "last_command", "protocol_version", "source_ip", "first_seen", "last_seen", "requests")
 	slices.SortFunc(ds, func(a, b device.Discovered) int { return cmp.Compare(device.Fold(a.DeviceID), device.Fold(b.DeviceID)) })
 	for _, x := range ds {
 		cmd := ""
@@ -419,11 +409,10 @@ func writeDiscoveredCSV(w io.Writer, ds []device.Discovered) error {
 		if x.ProtocolVersion != (eas.Version{}) {
 			ver = x.ProtocolVersion.String()
 		}
-		cw.Write([]string{csvcell.Escape(x.DeviceID), csvcell.Escape(x.User), csvcell.Escape(x.DeviceType), csvcell.Escape(x.UserAgent), cmd, ver,
-			addrString(x.SourceIP), x.FirstSeen.UTC().Format(time.RFC3339), x.LastSeen.UTC().Format(time.RFC3339), strconv.FormatUint(x.Requests, 10)})
+		cw.Write(x.DeviceID, x.User, x.DeviceType, x.UserAgent, cmd, ver,
+			addrString(x.SourceIP), x.FirstSeen.UTC().Format(time.RFC3339), x.LastSeen.UTC().Format(time.RFC3339), strconv.FormatUint(x.Requests, 10))
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // writeAccountsCSV lists the accounts the gateway knows (from records and
@@ -460,8 +449,8 @@ func writeAccountsCSV(w io.Writer, g *gateway) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"user", "devices", "device_ids", "user_policy", "reason"})
+	cw := csvcell.NewWriter(w)
+	cw.Write("user", "devices", "device_ids", "user_policy", "reason")
 	pol, now := g.policy(), time.Now()
 	for _, k := range keys {
 		a := accts[k]
@@ -472,28 +461,26 @@ func writeAccountsCSV(w io.Writer, g *gateway) error {
 		if dec.Reason == device.ReasonUserBlocked || dec.Reason == device.ReasonUserNotAllowed {
 			verdict, reason = dec.Action.String(), string(dec.Reason)
 		}
-		cw.Write([]string{csvcell.Escape(a.name), strconv.Itoa(len(a.devices)), csvcell.Escape(strings.Join(a.devices, " ")), verdict, reason})
+		cw.Write(a.name, strconv.Itoa(len(a.devices)), strings.Join(a.devices, " "), verdict, reason)
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // writeAttachmentPolicyCSV lists the attachment policy in force: one row
 // per rule, in the order they are tried, then each kind's default.
 func writeAttachmentPolicyCSV(w io.Writer, t transform.Config) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"devices", "order", "extensions", "content_types", "action"})
+	cw := csvcell.NewWriter(w)
+	cw.Write("devices", "order", "extensions", "content_types", "action")
 	if a := t.Attachments; t.Enabled && a != nil {
 		for _, kind := range []struct {
 			name string
 			set  attach.RuleSet
 		}{{"managed", a.Managed}, {"unmanaged", a.Unmanaged}} {
 			for i, r := range kind.set.Rules {
-				cw.Write([]string{kind.name, strconv.Itoa(i + 1), csvcell.Escape(strings.Join(r.Extensions, " ")), csvcell.Escape(strings.Join(r.ContentTypes, " ")), r.Action.String()})
+				cw.Write(kind.name, strconv.Itoa(i+1), strings.Join(r.Extensions, " "), strings.Join(r.ContentTypes, " "), r.Action.String())
 			}
-			cw.Write([]string{kind.name, "default", "*", "*", kind.set.Default.String()})
+			cw.Write(kind.name, "default", "*", "*", kind.set.Default.String())
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }

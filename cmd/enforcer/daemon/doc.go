@@ -5,6 +5,12 @@
 // admin page and the Prometheus metrics, and applies changes without an
 // enforcement gap.
 //
+// It owns the process: start, apply, reload (a setting only a restart
+// applies refuses the reload), the GeoIP reload (the database alone, never
+// the config file), and the lifecycle of every server (servers: the admin
+// socket, admin page, metrics, proxy, push API and pull sync), whose
+// errors status shows.
+//
 // It wires and serves; it decides nothing of the policy itself: the
 // policy in force and the service ids come from policy/compose, the
 // verdicts `enforcer check` explains from policy/explain, the device

@@ -4,14 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,9 +23,6 @@ import (
 	"github.com/mailgate/enforcer/l7/tlscert"
 	"github.com/mailgate/enforcer/l7/transform"
 )
-
-// DevicesDB is the device store's file in the state directory.
-const DevicesDB = "devices.db"
 
 // gateway is the L7 half: the device records and policy, their sync, and
 // the proxy. The device store is always there (the CLI's device commands
@@ -54,24 +49,22 @@ type gateway struct {
 	// pushAddr is the push API's bound address (nil: not serving).
 	pushAddr net.Addr
 
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
-	mu         sync.Mutex // guards errs and restartFor
-	errs       map[string]string
-	restartFor []string
+	// servers are the proxy, push API and pull sync: closed before the
+	// device database.
+	servers *servers
 }
 
 // startGateway opens the device store and starts what cfg configures. The
 // proxy starts only after the datapath is attached, so that clients from
 // disallowed countries are dropped before the first one is accepted.
 func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
-	g := &gateway{log: log, errs: map[string]string{}}
+	g := &gateway{log: log, servers: newServers(log)}
 	g.store = device.NewStore(device.StoreOptions{
 		AllowMailIfNoPolicy: cfg.Devices.AllowMailIfNoPolicy,
 		MaxDiscovered:       discoveredLimit(cfg.Devices.MaxDiscovered),
 	})
 	var err error
-	if g.db, err = devicesync.Open(filepath.Join(cfg.StateDir, DevicesDB), devicesync.Options{}); err != nil {
+	if g.db, err = devicesync.Open(filepath.Join(cfg.StateDir, devicesync.FileName), devicesync.Options{}); err != nil {
 		return nil, err
 	}
 	if err := g.db.Load(g.store); err != nil {
@@ -86,8 +79,6 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		g.db.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g.cancel = cancel
 	fail := func(err error) (*gateway, error) {
 		g.Close()
 		return nil, err
@@ -102,16 +93,16 @@ func startGateway(cfg *config.Config, log *slog.Logger) (*gateway, error) {
 		if err != nil {
 			return fail(fmt.Errorf("proxy listen %s: %w", pc.Listen, err))
 		}
-		g.run("proxy", func() error { return g.proxy.Serve(ctx, l) })
+		g.servers.run("proxy", l.Addr().String(), func(ctx context.Context) error { return g.proxy.Serve(ctx, l) })
 		log.Info("proxy serving", "listen", pc.Listen, "upstream", pc.Upstream, "tls", !pc.PlainHTTP)
 	}
 	if cfg.Devices.Push.Listen != "" {
-		if err := g.startPush(ctx, cfg); err != nil {
+		if err := g.startPush(cfg); err != nil {
 			return fail(err)
 		}
 	}
 	if cfg.Devices.Pull.URL != "" {
-		if err := g.startPull(ctx, cfg.Devices.Pull); err != nil {
+		if err := g.startPull(cfg.Devices.Pull); err != nil {
 			return fail(err)
 		}
 	}
@@ -230,27 +221,6 @@ func (g *gateway) transformsHook() devicesync.TransformsHook {
 	}
 }
 
-func (g *gateway) run(name string, f func() error) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
-			g.log.Error(name+" stopped", "error", err)
-			g.setErr(name, err)
-		}
-	}()
-}
-
-func (g *gateway) setErr(name string, err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err == nil {
-		delete(g.errs, name)
-		return
-	}
-	g.errs[name] = err.Error()
-}
-
 // The push server's limits and certificate check interval: devicesync's
 // and tlscert's defaults; tests shorten them.
 var (
@@ -260,7 +230,7 @@ var (
 	pushCertCheck time.Duration
 )
 
-func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
+func (g *gateway) startPush(cfg *config.Config) error {
 	push := cfg.Devices.Push
 	log := g.log.With("component", "push")
 	if push.PlainHTTP && !config.LoopbackListen(push.Listen) {
@@ -299,18 +269,12 @@ func (g *gateway) startPush(ctx context.Context, cfg *config.Config) error {
 	if certs != nil {
 		l = tls.NewListener(l, srv.TLSConfig)
 	}
-	g.run("push", func() error { return srv.Serve(l) })
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
+	g.servers.serve("push", srv, l, nil)
 	g.log.Info("device push API serving", "listen", push.Listen, "tls", !push.PlainHTTP)
 	return nil
 }
 
-func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
+func (g *gateway) startPull(pull config.DevicePull) error {
 	opts := devicesync.PullOptions{URL: pull.URL, Interval: pull.Interval, Logger: g.log.With("component", "pull"), Transforms: g.transformsHook()}
 	if pull.TokenFile != "" {
 		t, err := readToken(pull.TokenFile)
@@ -336,7 +300,7 @@ func (g *gateway) startPull(ctx context.Context, pull config.DevicePull) error {
 	if g.puller, err = devicesync.NewPuller(g.db, g.store, opts); err != nil {
 		return err
 	}
-	g.run("pull", func() error { return g.puller.Run(ctx) })
+	g.servers.run("pull", pull.URL, g.puller.Run)
 	g.log.Info("device pull sync running", "url", pull.URL, "interval", pull.Interval)
 	return nil
 }
@@ -363,10 +327,7 @@ func readToken(path string) ([]byte, error) {
 // Close stops the proxy (long polls are cut; clients reissue them), the
 // sync and the device store.
 func (g *gateway) Close() error {
-	if g.cancel != nil {
-		g.cancel()
-	}
-	g.wg.Wait()
+	g.servers.Close()
 	if g.db != nil {
 		return g.db.Close()
 	}
@@ -375,36 +336,14 @@ func (g *gateway) Close() error {
 
 var _ io.Closer = (*gateway)(nil)
 
-// reload applies what can change live (the file's device policy) and
-// notes what needs a restart: the proxy's listener, certificates-by-path,
-// upstream and limits, and the sync endpoints.
-func (g *gateway) reload(cfg, old *config.Config) error {
+// reload applies what can change live: the transforms and the file's
+// device policy. The rest of the gateway's settings need a restart, and
+// Reload refuses a file that changes them (restartOnly).
+func (g *gateway) reload(cfg *config.Config) error {
 	// Transforms first: the only step that reads files, so the one that
 	// may fail; the file's policy was compiled when the file was parsed.
 	if err := g.setTransforms(cfg.Transforms, cfg.StateDir); err != nil {
 		return err
 	}
-	if err := g.setFilePolicy(cfg.Devices.Policy); err != nil {
-		return err
-	}
-	var restart []string
-	if !reflect.DeepEqual(cfg.Proxy, old.Proxy) {
-		restart = append(restart, "proxy")
-	}
-	if cfg.Devices.Push != old.Devices.Push {
-		restart = append(restart, "devices.push")
-	}
-	if cfg.Devices.Pull != old.Devices.Pull {
-		restart = append(restart, "devices.pull")
-	}
-	if cfg.Devices.AllowMailIfNoPolicy != old.Devices.AllowMailIfNoPolicy || cfg.Devices.MaxDiscovered != old.Devices.MaxDiscovered {
-		restart = append(restart, "devices.allow_mail_if_no_policy/max_discovered")
-	}
-	g.mu.Lock()
-	g.restartFor = restart
-	g.mu.Unlock()
-	if len(restart) > 0 {
-		g.log.Warn("these sections changed and take effect only on restart (`systemctl restart enforcer`: the XDP program keeps enforcing meanwhile)", "sections", restart)
-	}
-	return nil
+	return g.setFilePolicy(cfg.Devices.Policy)
 }

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mailgate/enforcer/cmd/enforcer/adminapi"
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
+	"github.com/mailgate/enforcer/l7/httperror"
 	"github.com/mailgate/enforcer/loader"
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/compose"
@@ -23,20 +23,11 @@ import (
 // maxBody bounds a request body: lists of tens of thousands of CIDRs fit.
 const maxBody = 16 << 20
 
-// userError is a problem with the request: 400 (or code), its message as
-// is.
-type userError struct {
-	msg  string
-	code int
-}
+// badRequest and notFound are problems with the request, answered with
+// their message as is (httperror: any other error is a 500).
+func badRequest(format string, a ...any) error { return httperror.BadRequest(format, a...) }
 
-func (e userError) Error() string { return e.msg }
-
-func badRequest(format string, a ...any) error { return userError{msg: fmt.Sprintf(format, a...)} }
-
-func notFound(format string, a ...any) error {
-	return userError{msg: fmt.Sprintf(format, a...), code: http.StatusNotFound}
-}
+func notFound(format string, a ...any) error { return httperror.NotFound(format, a...) }
 
 // decodeJSON reads a request body into v, refusing unknown fields.
 func decodeJSON(r *http.Request, v any) error {
@@ -70,11 +61,16 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST "+adminapi.PathCountryReset, d.handle(d.resetCountries))
 	mux.HandleFunc("POST "+adminapi.PathReload, d.handle(func(*http.Request) (any, error) {
 		if err := d.Reload(); err != nil {
-			var ae *attachError
-			if errors.As(err, &ae) {
-				return nil, userError{msg: err.Error()}
+			if _, ok := errors.AsType[*attachError](err); ok {
+				return nil, httperror.Wrap(http.StatusBadRequest, err)
 			}
-			return nil, userError{msg: err.Error() + " (the previous configuration stays in force)"}
+			return nil, badRequest("%v (the previous configuration stays in force)", err)
+		}
+		return map[string]string{"result": "reloaded"}, nil
+	}))
+	mux.HandleFunc("POST "+adminapi.PathGeoIPReload, d.handle(func(*http.Request) (any, error) {
+		if err := d.ReloadGeoIP(); err != nil {
+			return nil, err
 		}
 		return map[string]string{"result": "reloaded"}, nil
 	}))
@@ -85,19 +81,12 @@ func (d *Daemon) handle(f func(r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		v, err := f(r)
-		w.Header().Set("Content-Type", "application/json")
 		if err != nil {
-			code := http.StatusInternalServerError
-			var ue userError
-			if errors.As(err, &ue) {
-				code = cmp.Or(ue.code, http.StatusBadRequest)
-			}
-			d.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-			w.WriteHeader(code)
-			json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			d.log.Warn("admin request failed", "method", r.Method, "path", r.URL.Path, "status", httperror.StatusOf(err), "error", err)
+			httperror.Write(w, err)
 			return
 		}
-		json.NewEncoder(w).Encode(v)
+		httperror.WriteJSON(w, http.StatusOK, v)
 	}
 }
 
@@ -132,6 +121,10 @@ func (d *Daemon) status(*http.Request) (any, error) {
 	if d.gw != nil {
 		l7, _ := d.l7StatusLocked(d.cfg)
 		s.L7 = &l7
+		s.Servers = append(s.Servers, d.gw.servers.status()...)
+	}
+	if d.servers != nil {
+		s.Servers = append(s.Servers, d.servers.status()...)
 	}
 	if info, err := d.dp.Program().Info(); err == nil {
 		id, _ := info.ID()
@@ -311,13 +304,19 @@ func (d *Daemon) change(kind listKind, add bool) func(r *http.Request) (any, err
 		if err != nil {
 			return nil, err
 		}
-		if n > 0 {
-			if err := d.apply(); err != nil {
-				return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
-			}
-		}
-		return adminapi.ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+		return d.applyChanged(n)
 	}
+}
+
+// applyChanged puts n stored changes in force and answers with them. The
+// caller holds d.mu.
+func (d *Daemon) applyChanged(n int) (adminapi.ChangeResult, error) {
+	if n > 0 {
+		if err := d.apply(); err != nil {
+			return adminapi.ChangeResult{}, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
+		}
+	}
+	return adminapi.ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
 }
 
 func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req adminapi.ListChange) (int, error) {
@@ -403,12 +402,7 @@ func (d *Daemon) resetCountries(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n > 0 {
-		if err := d.apply(); err != nil {
-			return nil, fmt.Errorf("saved, but applying to the datapath failed (it will be retried on the next change or reload): %w", err)
-		}
-	}
-	return adminapi.ChangeResult{Changed: n, Revision: d.now.state.Revision}, nil
+	return d.applyChanged(n)
 }
 
 // entryPrefixes are the prefixes of the config file's entries es.

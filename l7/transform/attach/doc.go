@@ -18,4 +18,7 @@
 // flows and never held whole; FORMAT.md specifies the bytes for the
 // device-side reader. [ErrAuth] reports a wrong key or a damaged,
 // truncated, extended or reordered stream.
+//
+// It must not know EAS, WBXML, MIME or the proxy: package transform calls
+// it.
 package attach

@@ -9,6 +9,9 @@
 // concurrent use. Per message, [Classifier.Tags] finds the tags,
 // [Classifier.Decide] applies the rules for a User-Agent, and
 // [Classifier.Notice] renders the replacement body of a block.
+//
+// It must not know EAS, WBXML, MIME or the proxy: package transform calls
+// it.
 package classify
 
 import (

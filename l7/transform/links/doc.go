@@ -60,4 +60,7 @@
 // letter of "http" or a '\' could be half of a character; nor are
 // ISO-2022-JP, whose characters are written with ASCII bytes, and UTF-16.
 // Callers convert such bodies to UTF-8 first.
+//
+// It must not know EAS, WBXML, MIME or the proxy: package transform calls
+// it.
 package links

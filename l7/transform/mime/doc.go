@@ -76,4 +76,6 @@
 // message nests deeper than MaxDepth or has a header block over
 // MaxHeaderBytes ([ErrLimit]); those limits are errors, not pass-through,
 // because an attachment beyond them would escape the policy.
+//
+// It must not know EAS, WBXML or the proxy: package transform calls it.
 package mime

@@ -5,6 +5,8 @@
 //
 //	easclient -url https://198.18.0.1/Microsoft-Server-ActiveSync -src 198.51.100.5 \
 //	    -device GOODPHONE -user jane@demo.invalid [-cmd GetAttachment -attachment REF]
+//
+// It is part of the demo: no package imports it.
 package main
 
 import (

@@ -5,6 +5,8 @@
 // through and what its transforms did to the mail.
 //
 //	exchange -listen 192.0.2.10:8080 -log /tmp/enforcer-demo/exchange.log
+//
+// It is part of the demo: no package imports it.
 package main
 
 import (

@@ -1,6 +1,8 @@
 // Command geodb writes the demo's GeoIP database: a MaxMind-format file
 // (GeoLite2-Country schema) placing the demo lab's client addresses in
 // countries, written with mmdbwriter. Usage: geodb FILE.
+//
+// It is part of the demo: no package imports it.
 package main
 
 import (
