@@ -277,6 +277,15 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	tx := txnFrom(resp.Request.Context())
 	tx.upstreamStatus = resp.StatusCode
+	// The client's body broke off (stalled, too slow, too large) while it
+	// was being sent: the mail server may still answer, having taken the
+	// truncated body as whole (seen with an HTTP/2 upstream, where the
+	// transport can end the stream before it resets it). That answer is to
+	// a request the client never finished: refuse it (408 and the like)
+	// rather than pass it.
+	if be := tx.body.err(); be != nil {
+		return be // ReverseProxy closes resp.Body and calls proxyError
+	}
 	if tx.route == routeEAS && resp.StatusCode == 451 {
 		return p.rewrite451(resp, tx)
 	}

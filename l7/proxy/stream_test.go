@@ -195,6 +195,7 @@ func TestBodyLimits(t *testing.T) {
 		t.Fatalf("stalled body: %v; logs %v", err, e.logs.all(""))
 	}
 	if resp.StatusCode != http.StatusRequestTimeout {
-		t.Errorf("stalled body: %d, want 408", resp.StatusCode)
+		b, _ := io.ReadAll(resp.Body)
+		t.Errorf("stalled body: %d, want 408; header %v body %q; mail saw %d; logs %v", resp.StatusCode, resp.Header, b, len(e.mail.requests()), e.logs.all(""))
 	}
 }
