@@ -3,18 +3,11 @@ package daemon
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -26,6 +19,7 @@ import (
 
 	"github.com/mailgate/enforcer/cmd/enforcer/config"
 	"github.com/mailgate/enforcer/l7/devicesync"
+	"github.com/mailgate/enforcer/l7/tlscert/tlscerttest"
 )
 
 // lockedBuffer is a log sink safe for the server's goroutines.
@@ -144,37 +138,6 @@ func TestPushTransformsNamingFilesRefused(t *testing.T) {
 	}
 }
 
-// mustWritePair writes a self-signed certificate for cn and its key, with
-// the given modification time.
-func mustWritePair(tb testing.TB, certFile, keyFile, cn string, mod time.Time) {
-	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		DNSNames: []string{cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	for _, f := range []string{certFile, keyFile} {
-		if err := os.Chtimes(f, mod, mod); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
-
 // TestPushCertificateReloaded: after the certificate files are replaced,
 // new TLS handshakes with the push API get the new certificate. Before,
 // it was loaded once at start.
@@ -185,7 +148,7 @@ func TestPushCertificateReloaded(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	t0 := time.Now().Add(-time.Hour)
-	mustWritePair(t, certFile, keyFile, "old.test", t0)
+	tlscerttest.WritePair(t, certFile, keyFile, "old.test", t0)
 	g, _ := mustPushGateway(t, certFile, keyFile)
 	served := func() string {
 		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", g.pushAddr.String(), &tls.Config{InsecureSkipVerify: true})
@@ -198,7 +161,7 @@ func TestPushCertificateReloaded(t *testing.T) {
 	if got := served(); got != "old.test" {
 		t.Fatalf("serves %q, want old.test", got)
 	}
-	mustWritePair(t, certFile, keyFile, "new.test", t0.Add(time.Minute))
+	tlscerttest.WritePair(t, certFile, keyFile, "new.test", t0.Add(time.Minute))
 	deadline := time.Now().Add(10 * time.Second)
 	for served() != "new.test" {
 		if time.Now().After(deadline) {
