@@ -17,6 +17,7 @@ import (
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/compose"
 	"github.com/mailgate/enforcer/policy/explain"
+	"github.com/mailgate/enforcer/policy/iprange"
 	"github.com/mailgate/enforcer/policy/store"
 )
 
@@ -414,12 +415,21 @@ func entryPrefixes(es []config.Entry) []netip.Prefix {
 	return out
 }
 
-// parsePrefixes accepts CIDRs and bare addresses (as /32 or /128); a CIDR
-// with host bits set is refused with the canonical form as a hint.
+// parsePrefixes accepts CIDRs, bare addresses (as /32 or /128) and
+// address ranges FROM-TO (as their minimal CIDR cover); a CIDR with host
+// bits set is refused with the canonical form as a hint.
 func parsePrefixes(items []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(items))
 	for i, s := range items {
 		s = strings.TrimSpace(s)
+		if iprange.IsRange(s) {
+			ps, err := iprange.Parse(s)
+			if err != nil {
+				return nil, badRequest("argument %d: %v", i+1, err)
+			}
+			out = append(out, ps...)
+			continue
+		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
