@@ -343,6 +343,9 @@ var serviceCommand = &command{
 						fmt.Fprintf(e.stdout, "  derived from %s: only its allowlist reaches the mail server around the proxy (proxy.upstream_allow, 'enforcer allow add --service %s')\n", v.Derived, v.Name)
 					}
 					fmt.Fprintf(e.stdout, "  ports: %s\n  geofenced: %v\n  countries: %s\n", ports(v), v.Geofenced, strings.Join(v.Countries, " "))
+					if v.Admit == "all" {
+						fmt.Fprintln(e.stdout, "  admit: all: every source not in the deny list (the allowlist has no effect)")
+					}
 					if len(v.CountriesAdded) > 0 {
 						fmt.Fprintf(e.stdout, "    added at run time: %s ('enforcer country remove' takes them back)\n", strings.Join(v.CountriesAdded, " "))
 					}

@@ -19,6 +19,10 @@ type Service struct {
 	Allow        []netip.Prefix
 	Countries    []string
 	Geofenced    bool
+	// AdmitAll admits every source not in the deny list. It needs no
+	// datapath support: the service's allowlist gets 0.0.0.0/0 and ::/0,
+	// and the deny list is looked up before any allowlist.
+	AdmitAll bool
 	// Disabled services keep their id (and counters) but are not in the
 	// policy: their ports are left unprotected.
 	Disabled bool
@@ -52,6 +56,9 @@ type Result struct {
 	IDs map[string]uint8
 }
 
+// everyone is the allowlist of a service that admits all.
+var everyone = []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0), netip.PrefixFrom(netip.IPv6Unspecified(), 0)}
+
 // Compose returns the policy in force for in: the configured services and
 // deny list with the state's changes on top, every service with its id,
 // and the country table. The policy passes policy.Validate; the slices of
@@ -70,15 +77,23 @@ func Compose(in Input) (Result, error) {
 		if s.Disabled {
 			continue
 		}
+		if s.AdmitAll && (s.Geofenced || len(s.Countries) > 0) {
+			return Result{}, fmt.Errorf("config to policy: service %q: admit all with countries: countries would have no effect", s.Name)
+		}
+		allow := slices.Clone(s.Allow)
+		if s.AdmitAll {
+			allow = append(allow, everyone...)
+		}
 		p.Services = append(p.Services, policy.Service{
 			ID:           ids[s.Name],
 			Name:         s.Name,
 			Protocols:    slices.Clone(s.Protocols),
 			Ports:        slices.Clone(s.Ports),
 			Destinations: slices.Clone(s.Destinations),
-			Allow:        slices.Clone(s.Allow),
+			Allow:        allow,
 			Countries:    slices.Clone(s.Countries),
 			Geofenced:    s.Geofenced,
+			AdmitAll:     s.AdmitAll,
 		})
 	}
 	// The configuration alone first: its problems are the file's, not

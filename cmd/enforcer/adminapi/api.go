@@ -141,6 +141,10 @@ type ServiceView struct {
 	Ports        []uint16 `json:"ports"`
 	Destinations []string `json:"destinations,omitempty"`
 	Geofenced    bool     `json:"geofenced"`
+	// Admit is who the service admits: "listed" (its allowlist and, when
+	// geofenced, its countries) or "all" (every source not in the deny
+	// list; the allowlist has no effect).
+	Admit string `json:"admit"`
 	Countries    []string `json:"countries"` // in force: the file's with the runtime changes
 	// CountriesAdded are the runtime additions (`enforcer country add`).
 	CountriesAdded []string `json:"countries_added,omitempty"`

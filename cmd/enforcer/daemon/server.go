@@ -207,7 +207,10 @@ func (d *Daemon) service(r *http.Request) (any, error) {
 func (d *Daemon) view(s config.Service) adminapi.ServiceView {
 	o := d.now.state.Countries[s.Name]
 	v := adminapi.ServiceView{Name: s.Name, ID: d.now.ids[s.Name], Ports: s.Ports, Geofenced: s.Geofence,
-		Countries: store.ApplyCountries(s.Countries, o), CountriesAdded: o.Added, CountriesRemoved: o.Removed, Derived: s.Derived}
+		Countries: store.ApplyCountries(s.Countries, o), CountriesAdded: o.Added, CountriesRemoved: o.Removed, Derived: s.Derived, Admit: "listed"}
+	if s.AdmitAll {
+		v.Admit = "all"
+	}
 	for _, p := range s.Protocols {
 		v.Protocols = append(v.Protocols, p.String())
 	}
