@@ -144,8 +144,8 @@ type ServiceView struct {
 	// Admit is who the service admits: "listed" (its allowlist and, when
 	// geofenced, its countries) or "all" (every source not in the deny
 	// list; the allowlist has no effect).
-	Admit string `json:"admit"`
-	Countries    []string `json:"countries"` // in force: the file's with the runtime changes
+	Admit     string   `json:"admit"`
+	Countries []string `json:"countries"` // in force: the file's with the runtime changes
 	// CountriesAdded are the runtime additions (`enforcer country add`).
 	CountriesAdded []string `json:"countries_added,omitempty"`
 	// CountriesRemoved are runtime removals of countries of the file,
