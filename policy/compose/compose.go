@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/store"
@@ -41,6 +42,9 @@ type Input struct {
 	State store.State
 	// Networks is the GeoIP country table; nil without a database.
 	Networks []policy.Network
+	// Now is the time the policy is composed for: the state's entries
+	// expired at Now are left out. Zero means time.Now().
+	Now time.Time
 }
 
 // Result is the policy in force.
@@ -101,7 +105,11 @@ func Compose(in Input) (Result, error) {
 	if err := policy.Validate(p); err != nil {
 		return Result{}, fmt.Errorf("config to policy: %w", err)
 	}
-	*p = in.State.Apply(*p)
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	*p = in.State.Live(now).Apply(*p)
 	p.Networks = in.Networks
 	m, err := policy.NewModel(p)
 	if err != nil {
