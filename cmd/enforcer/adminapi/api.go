@@ -165,6 +165,11 @@ type Entry struct {
 	Comment string    `json:"comment,omitempty"`
 	Source  string    `json:"source"` // "config" or "cli"
 	Added   time.Time `json:"added,omitempty"`
+	// Expires is when a runtime entry added with --expires stops being
+	// in force and is removed; absent for a permanent one. ExpiresIn is
+	// the time left when the daemon answered, e.g. "7h59m".
+	Expires   time.Time `json:"expires,omitzero"`
+	ExpiresIn string    `json:"expires_in,omitempty"`
 }
 
 // ListChange adds or removes CIDRs (allow, deny) or countries.
@@ -172,6 +177,9 @@ type ListChange struct {
 	Service string   `json:"service,omitempty"`
 	Items   []string `json:"items"`
 	Comment string   `json:"comment,omitempty"`
+	// Expires makes added allow or deny entries temporary: a duration
+	// from now ("8h", "90m") or an RFC 3339 time. "" for permanent.
+	Expires string `json:"expires,omitempty"`
 }
 
 // ChangeResult says what a change did.
