@@ -131,11 +131,17 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		d.log.Warn("no GeoIP database: geofenced services admit only allowlisted sources", "path", cfg.GeoIP.Database, "error", d.geo.err)
 	}
-	if err := d.apply(); err != nil {
+	// Under mu: from the first apply on, the expiry timer may fire.
+	d.mu.Lock()
+	err = d.apply()
+	if err == nil {
+		d.warnCountryRemovals()
+		d.attachAll() // a failure is logged and shown by status; the other interfaces are guarded
+	}
+	d.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	d.warnCountryRemovals()
-	d.attachAll() // a failure is logged and shown by status; the other interfaces are guarded
 
 	// The device store and the proxy start once the datapath guards the
 	// interfaces: no client from a disallowed country is ever accepted.
