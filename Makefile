@@ -42,6 +42,7 @@ FUZZ_TARGETS := \
 	./loader/:FuzzDatapathMatchesModel \
 	./policy/:FuzzJudge \
 	./cmd/enforcer/config/:FuzzParse \
+	./policy/iprange/:FuzzCover \
 	./cmd/enforcer/config/:FuzzParseRemoteTransforms \
 	./geoip/:FuzzOpen \
 	./l7/wbxml/:FuzzRoundTrip \

@@ -53,6 +53,10 @@ type Service struct {
 	// Geofenced services admit sources from their Countries; others admit
 	// only their allowlist.
 	Geofenced bool
+	// AdmitAll services admit every source not in Deny; their Allow holds
+	// 0.0.0.0/0 and ::/0 (policy/compose puts them there), which is how
+	// the model and the datapath admit them. Explanations use the flag.
+	AdmitAll bool
 }
 
 // Network is one entry of the country table.

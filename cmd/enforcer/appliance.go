@@ -153,6 +153,10 @@ func listCommand(name, short, what, item, path string, needService bool, example
 				t := targetFlags(fs)
 				svc := fs.String("service", "", "the service `NAME` (see 'enforcer service list')")
 				comment := fs.String("comment", "", "a note kept with the entries")
+				var expires *string
+				if name != "country" && op == "add" {
+					expires = fs.String("expires", "", "remove the entries automatically after a `DURATION` (8h, 90m) or at an RFC 3339 time")
+				}
 				if !needService {
 					fs.MarkHidden("service")
 				}
@@ -163,8 +167,12 @@ func listCommand(name, short, what, item, path string, needService bool, example
 					if needService && *svc == "" {
 						return fmt.Errorf("%s %s: --service is required; see 'enforcer service list'", name, op)
 					}
+					req := adminapi.ListChange{Service: *svc, Items: args, Comment: *comment}
+					if expires != nil {
+						req.Expires = *expires
+					}
 					var res adminapi.ChangeResult
-					err := t.do(ctx, method, path, nil, adminapi.ListChange{Service: *svc, Items: args, Comment: *comment}, &res)
+					err := t.do(ctx, method, path, nil, req, &res)
 					if err != nil {
 						return fmt.Errorf("%s %s: %w", name, op, err)
 					}
@@ -214,13 +222,13 @@ func listCommand(name, short, what, item, path string, needService bool, example
 					return err
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CIDR\tSOURCE\tADDED\tCOMMENT")
+				fmt.Fprintln(tw, "CIDR\tSOURCE\tADDED\tEXPIRES\tCOMMENT")
 				for _, en := range es {
 					added := "-"
 					if !en.Added.IsZero() {
 						added = en.Added.Local().Format(time.DateTime)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", en.CIDR, en.Source, added, en.Comment)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", en.CIDR, en.Source, added, expiry(en), en.Comment)
 				}
 				return tw.Flush()
 			}
@@ -240,6 +248,7 @@ func listCommand(name, short, what, item, path string, needService bool, example
 
 var allowCommand = listCommand("allow", "manage a service's CIDR allowlist", "CIDR", "203.0.113.0/28", adminapi.PathAllow, true, []example{
 	{"Let the mobile gateway reach ActiveSync", "enforcer allow add 203.0.113.0/28 --service activesync --comment 'MEG cluster'"},
+	{"Let a vendor in for a working day", "enforcer allow add 192.0.2.10-192.0.2.20 --service imap --expires 8h --comment 'vendor support'"},
 	{"Show the allowlist", "enforcer allow list --service activesync"},
 })
 
@@ -343,6 +352,9 @@ var serviceCommand = &command{
 						fmt.Fprintf(e.stdout, "  derived from %s: only its allowlist reaches the mail server around the proxy (proxy.upstream_allow, 'enforcer allow add --service %s')\n", v.Derived, v.Name)
 					}
 					fmt.Fprintf(e.stdout, "  ports: %s\n  geofenced: %v\n  countries: %s\n", ports(v), v.Geofenced, strings.Join(v.Countries, " "))
+					if v.Admit == "all" {
+						fmt.Fprintln(e.stdout, "  admit: all: every source not in the deny list (the allowlist has no effect)")
+					}
 					if len(v.CountriesAdded) > 0 {
 						fmt.Fprintf(e.stdout, "    added at run time: %s ('enforcer country remove' takes them back)\n", strings.Join(v.CountriesAdded, " "))
 					}
@@ -354,13 +366,26 @@ var serviceCommand = &command{
 					}
 					fmt.Fprintln(e.stdout, "  allow:")
 					for _, a := range v.Allow {
-						fmt.Fprintf(e.stdout, "    %s (%s) %s\n", a.CIDR, a.Source, a.Comment)
+						exp := ""
+						if !a.Expires.IsZero() {
+							exp = ", expires " + expiry(a)
+						}
+						fmt.Fprintf(e.stdout, "    %s (%s%s) %s\n", a.CIDR, a.Source, exp, a.Comment)
 					}
 					return nil
 				}
 			},
 		},
 	},
+}
+
+// expiry shows when a runtime entry expires, with the time left: "in
+// 7h59m58s (2026-12-04 20:00:00)"; "-" for a permanent one.
+func expiry(en adminapi.Entry) string {
+	if en.Expires.IsZero() {
+		return "-"
+	}
+	return fmt.Sprintf("in %s (%s)", en.ExpiresIn, en.Expires.Local().Format(time.DateTime))
 }
 
 // runtimeChanges counts what the CLI changed on top of the file.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/store"
@@ -19,6 +20,10 @@ type Service struct {
 	Allow        []netip.Prefix
 	Countries    []string
 	Geofenced    bool
+	// AdmitAll admits every source not in the deny list. It needs no
+	// datapath support: the service's allowlist gets 0.0.0.0/0 and ::/0,
+	// and the deny list is looked up before any allowlist.
+	AdmitAll bool
 	// Disabled services keep their id (and counters) but are not in the
 	// policy: their ports are left unprotected.
 	Disabled bool
@@ -37,6 +42,9 @@ type Input struct {
 	State store.State
 	// Networks is the GeoIP country table; nil without a database.
 	Networks []policy.Network
+	// Now is the time the policy is composed for: the state's entries
+	// expired at Now are left out. Zero means time.Now().
+	Now time.Time
 }
 
 // Result is the policy in force.
@@ -51,6 +59,9 @@ type Result struct {
 	// ((*store.Store).SetServiceIDs); the others only read.
 	IDs map[string]uint8
 }
+
+// everyone is the allowlist of a service that admits all.
+var everyone = []netip.Prefix{netip.PrefixFrom(netip.IPv4Unspecified(), 0), netip.PrefixFrom(netip.IPv6Unspecified(), 0)}
 
 // Compose returns the policy in force for in: the configured services and
 // deny list with the state's changes on top, every service with its id,
@@ -70,15 +81,23 @@ func Compose(in Input) (Result, error) {
 		if s.Disabled {
 			continue
 		}
+		if s.AdmitAll && (s.Geofenced || len(s.Countries) > 0) {
+			return Result{}, fmt.Errorf("config to policy: service %q: admit all with countries: countries would have no effect", s.Name)
+		}
+		allow := slices.Clone(s.Allow)
+		if s.AdmitAll {
+			allow = append(allow, everyone...)
+		}
 		p.Services = append(p.Services, policy.Service{
 			ID:           ids[s.Name],
 			Name:         s.Name,
 			Protocols:    slices.Clone(s.Protocols),
 			Ports:        slices.Clone(s.Ports),
 			Destinations: slices.Clone(s.Destinations),
-			Allow:        slices.Clone(s.Allow),
+			Allow:        allow,
 			Countries:    slices.Clone(s.Countries),
 			Geofenced:    s.Geofenced,
+			AdmitAll:     s.AdmitAll,
 		})
 	}
 	// The configuration alone first: its problems are the file's, not
@@ -86,7 +105,11 @@ func Compose(in Input) (Result, error) {
 	if err := policy.Validate(p); err != nil {
 		return Result{}, fmt.Errorf("config to policy: %w", err)
 	}
-	*p = in.State.Apply(*p)
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	*p = in.State.Live(now).Apply(*p)
 	p.Networks = in.Networks
 	m, err := policy.NewModel(p)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -131,5 +132,33 @@ func TestComposeErrors(t *testing.T) {
 				t.Errorf("Compose: %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestComposeLeavesOutExpired: a stored entry is in force until its
+// expiry and not from then on.
+func TestComposeLeavesOutExpired(t *testing.T) {
+	exp := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	st := store.State{
+		Allow: map[string][]store.Entry{"imap": {{Prefix: pfx("10.0.0.0/8"), ExpiresAt: exp}}},
+		Deny:  []store.Entry{{Prefix: pfx("198.51.100.7/32"), ExpiresAt: exp}},
+	}
+	dst := netip.MustParseAddr("192.0.2.1")
+	for _, tc := range []struct {
+		now           time.Time
+		allow, denied policy.Reason
+	}{
+		{exp.Add(-time.Second), policy.ReasonAllowlist, policy.ReasonDeny},
+		{exp, policy.ReasonNoCountry, policy.ReasonCountry},
+	} {
+		in := testInput(st)
+		in.Now = tc.now
+		m := mustCompose(t, in).Model
+		if v := m.JudgeFlow(netip.MustParseAddr("10.1.2.3"), dst, policy.TCP, 993); v.Reason != tc.allow {
+			t.Errorf("at %v: allow entry: %v, want %v", tc.now, v, tc.allow)
+		}
+		if v := m.JudgeFlow(netip.MustParseAddr("198.51.100.7"), dst, policy.TCP, 993); v.Reason != tc.denied {
+			t.Errorf("at %v: deny entry: %v, want %v", tc.now, v, tc.denied)
+		}
 	}
 }

@@ -110,6 +110,10 @@ func Check(pol *policy.Policy, m *policy.Model, q Query) (Result, error) {
 	case policy.ReasonDeny:
 		res.Rule = "deny list entry " + containing(pol.Deny, ip).String()
 	case policy.ReasonAllowlist:
+		if svc.AdmitAll {
+			res.Rule = fmt.Sprintf("%s admits every source not in the deny list (admit: all), and %v is in no deny list entry", svc.Name, ip)
+			break
+		}
 		res.Rule = fmt.Sprintf("allowlist entry %v of %s", containing(svc.Allow, ip), svc.Name)
 	case policy.ReasonCountry:
 		res.Rule = fmt.Sprintf("country %s is in %s's set %v", cc, svc.Name, svc.Countries)

@@ -78,3 +78,31 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckAdmitAll: a service with admit: all is explained as such, and
+// the deny list still wins.
+func TestCheckAdmitAll(t *testing.T) {
+	r, err := compose.Compose(compose.Input{
+		Deny:     []netip.Prefix{pfx("192.0.2.66/32")},
+		Services: []compose.Service{{Name: "imap", Protocols: []policy.Proto{policy.TCP}, Ports: []uint16{993}, AdmitAll: true}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ ip, verdict, rule string }{
+		{"203.0.113.9", "pass", "imap admits every source not in the deny list (admit: all), and 203.0.113.9 is in no deny list entry"},
+		{"2001:db8::9", "pass", "imap admits every source not in the deny list (admit: all)"},
+		{"192.0.2.66", "drop", "deny list entry 192.0.2.66/32"},
+	} {
+		res, err := Check(r.Policy, r.Model, Query{IP: tc.ip, Service: "imap"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Verdict != tc.verdict || !strings.Contains(res.Rule, tc.rule) {
+			t.Errorf("Check(%s) = %s %q, want %s %q", tc.ip, res.Verdict, res.Rule, tc.verdict, tc.rule)
+		}
+	}
+	if _, err := compose.Compose(compose.Input{Services: []compose.Service{{Name: "imap", Protocols: []policy.Proto{policy.TCP}, Ports: []uint16{993}, AdmitAll: true, Geofenced: true, Countries: []string{"DE"}}}}); err == nil {
+		t.Error("Compose: admit all with countries accepted")
+	}
+}

@@ -16,18 +16,30 @@ type Entry struct {
 	Comment string       `json:"comment,omitempty"`
 	AddedAt time.Time    `json:"added_at"` // UTC; set to now when zero on add
 	AddedBy string       `json:"added_by,omitempty"`
+	// ExpiresAt is when the entry stops being in force (UTC); zero: never.
+	// An expired entry is left out by State.Live and deleted by
+	// DropExpired.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Expired reports whether e is no longer in force at now.
+func (e Entry) Expired(now time.Time) bool {
+	return !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt)
 }
 
 // record is an entry's value in the file; the prefix is the key.
 type record struct {
-	Comment string    `json:"comment,omitempty"`
-	AddedAt time.Time `json:"added_at"`
-	AddedBy string    `json:"added_by,omitempty"`
+	Comment   string    `json:"comment,omitempty"`
+	AddedAt   time.Time `json:"added_at"`
+	AddedBy   string    `json:"added_by,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // AddAllow adds entries to service's allowlist in one transaction and
-// returns how many were new. An entry whose prefix is already listed keeps
-// its original comment and time. If any entry is invalid nothing is added.
+// returns how many were new or changed. An entry whose prefix is already
+// listed keeps its original comment and time, but takes the new entry's
+// expiry: re-adding with --expires extends (or shortens) it, re-adding
+// without makes it permanent. If any entry is invalid nothing is added.
 func (s *Store) AddAllow(service string, entries []Entry) (added int, err error) {
 	if err := ValidateService(service); err != nil {
 		return 0, err
@@ -165,6 +177,9 @@ func prepareEntries(entries []Entry) ([]Entry, error) {
 			e.AddedAt = now
 		}
 		e.AddedAt = e.AddedAt.UTC().Round(0)
+		if !e.ExpiresAt.IsZero() {
+			e.ExpiresAt = e.ExpiresAt.UTC().Round(0)
+		}
 		out[i] = e
 	}
 	return out, nil
@@ -182,10 +197,21 @@ func validatePrefixes(prefixes []netip.Prefix) error {
 func putEntries(b *bolt.Bucket, entries []Entry) (added int, err error) {
 	for _, e := range entries {
 		k := prefixKey(e.Prefix)
-		if b.Get(k) != nil {
-			continue // also catches a duplicate within entries
+		r := record{Comment: e.Comment, AddedAt: e.AddedAt, AddedBy: e.AddedBy, ExpiresAt: e.ExpiresAt}
+		if old := b.Get(k); old != nil {
+			// Listed already (also a duplicate within entries): only
+			// the expiry changes.
+			var o record
+			if err := json.Unmarshal(old, &o); err != nil {
+				return 0, fmt.Errorf("%w: %s: %w", ErrCorrupt, e.Prefix, err)
+			}
+			if o.ExpiresAt.Equal(e.ExpiresAt) {
+				continue
+			}
+			o.ExpiresAt = e.ExpiresAt
+			r = o
 		}
-		v, err := json.Marshal(record{Comment: e.Comment, AddedAt: e.AddedAt, AddedBy: e.AddedBy})
+		v, err := json.Marshal(r)
 		if err != nil {
 			return 0, err
 		}
@@ -222,10 +248,62 @@ func readEntries(b *bolt.Bucket, where string) ([]Entry, error) {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return fmt.Errorf("%w: %s: %s: %w", ErrCorrupt, where, p, err)
 		}
-		list = append(list, Entry{Prefix: p, Comment: r.Comment, AddedAt: r.AddedAt, AddedBy: r.AddedBy})
+		list = append(list, Entry{Prefix: p, Comment: r.Comment, AddedAt: r.AddedAt, AddedBy: r.AddedBy, ExpiresAt: r.ExpiresAt})
 		return nil
 	})
 	return list, err
+}
+
+// DropExpired deletes every allow and deny entry expired at now, in one
+// transaction, and returns how many it deleted. The daemon calls it on
+// start and when the next entry expires; until then State.Live leaves
+// expired entries out, so an entry is never in force after its time.
+func (s *Store) DropExpired(now time.Time) (dropped int, err error) {
+	err = s.update(func(tx *bolt.Tx) (bool, error) {
+		drop := func(b *bolt.Bucket, where string) error {
+			es, err := readEntries(b, where)
+			if err != nil {
+				return err
+			}
+			var gone []netip.Prefix
+			for _, e := range es {
+				if e.Expired(now) {
+					gone = append(gone, e.Prefix)
+				}
+			}
+			n, err := deleteEntries(b, gone)
+			dropped += n
+			return err
+		}
+		allow := tx.Bucket(bucketAllow)
+		var emptied [][]byte
+		err := allow.ForEachBucket(func(k []byte) error {
+			b := allow.Bucket(k)
+			if err := drop(b, "allow/"+string(k)); err != nil {
+				return err
+			}
+			if empty(b) {
+				emptied = append(emptied, k)
+			}
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+		for _, k := range emptied {
+			if err := allow.DeleteBucket(k); err != nil {
+				return false, err
+			}
+		}
+		if err := drop(tx.Bucket(bucketDeny), "deny"); err != nil {
+			return false, err
+		}
+		return dropped > 0, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("drop expired entries: %w", err)
+	}
+	return dropped, nil
 }
 
 func empty(b *bolt.Bucket) bool {

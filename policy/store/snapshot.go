@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -60,6 +61,42 @@ func (s *Store) Snapshot() (State, error) {
 		return State{}, fmt.Errorf("read state: %w", err)
 	}
 	return st, nil
+}
+
+// Live returns st without the allow and deny entries expired at now:
+// what is in force. st is not modified.
+func (st State) Live(now time.Time) State {
+	out := st
+	out.Allow = make(map[string][]Entry, len(st.Allow))
+	for name, es := range st.Allow {
+		if live := liveEntries(es, now); len(live) > 0 {
+			out.Allow[name] = live
+		}
+	}
+	out.Deny = liveEntries(st.Deny, now)
+	return out
+}
+
+func liveEntries(es []Entry, now time.Time) []Entry {
+	return slices.DeleteFunc(slices.Clone(es), func(e Entry) bool { return e.Expired(now) })
+}
+
+// NextExpiry is the earliest expiry after now of an entry of st; zero
+// when no entry expires after now.
+func (st State) NextExpiry(now time.Time) time.Time {
+	var next time.Time
+	consider := func(es []Entry) {
+		for _, e := range es {
+			if !e.ExpiresAt.IsZero() && e.ExpiresAt.After(now) && (next.IsZero() || e.ExpiresAt.Before(next)) {
+				next = e.ExpiresAt
+			}
+		}
+	}
+	for _, es := range st.Allow {
+		consider(es)
+	}
+	consider(st.Deny)
+	return next
 }
 
 // Apply returns p with the state laid over it: each service's allowlist

@@ -22,7 +22,9 @@
 //
 // A prefix key is the address family (4 or 6), the address bytes (4 or 16)
 // and the prefix length: one byte each, so keys sort by family, address,
-// then length. An entry record is {"comment","added_at","added_by"}.
+// then length. An entry record is {"comment","added_at","added_by"} and,
+// for an entry with an expiry, "expires_at" (RFC 3339, UTC): enforcer
+// before 2026-12 ignores it and keeps such an entry for good.
 // Per-service buckets are deleted when they become empty.
 //
 // It must not know the config file's syntax or the datapath: the daemon

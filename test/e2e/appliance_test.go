@@ -489,7 +489,9 @@ func inForceWithin(t *testing.T, what string, since time.Time, probe func() erro
 // TestApplianceVerdicts runs the daemon on the lab configuration and shows
 // that the file's policy is what the datapath enforces (traffic, stats,
 // metrics and `check` agree), that `allow add`, `country add` and `deny
-// add` are in force within a second of the command returning, and that
+// add` are in force within a second of the command returning, that an
+// allowlist entry added with --expires goes within a second of its expiry,
+// and that
 // they survive a restart of the daemon (SIGTERM, start again).
 func TestApplianceVerdicts(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -584,6 +586,48 @@ func TestApplianceVerdicts(t *testing.T) {
 			a.mustCLI(t, "allow", "add", "198.51.100.30/32", "--service", "imap", "--comment", "e2e allow")
 			took := inForceWithin(t, "allow add", time.Now(), func() error { return l.tcpPasses(noCountry, imap) })
 			t.Logf("in force %v after the command returned", took)
+		})
+		t.Run("allow add --expires", func(t *testing.T) {
+			// In force at once, then dropped again when it expires, with
+			// no command: the daemon's expiry timer re-applies the policy.
+			if err := l.tcpDropped(brazil, imap); err != nil {
+				t.Fatalf("before: %v", err)
+			}
+			const ttl = 3 * time.Second
+			a.mustCLI(t, "allow", "add", brazil.String()+"-"+brazil.String(), "--service", "imap", "--expires", ttl.String(), "--comment", "e2e temporary")
+			added := time.Now()
+			inForceWithin(t, "allow add --expires", added, func() error { return l.tcpPasses(brazil, imap) })
+			// Wait for the daemon's verdict to turn (it turns after the
+			// datapath's), not with connections: one opened just before
+			// the switch hangs rather than fails, and says nothing.
+			expiry := added.Add(ttl)
+			for {
+				var res adminapi.CheckResult
+				a.cliJSON(t, &res, "check", brazil.String(), "--service", "imap")
+				if res.Verdict == "drop" {
+					break
+				}
+				if time.Since(expiry) > waitTimeout {
+					t.Fatalf("%v after the expiry, check says %+v; want drop", time.Since(expiry), res)
+				}
+				time.Sleep(20 * time.Millisecond) // poll interval
+			}
+			took := time.Since(expiry)
+			switch {
+			case took < -time.Second:
+				t.Errorf("the entry was removed %v before its expiry", -took)
+			case took > effectLimit:
+				t.Errorf("the entry was removed %v after its expiry, want within %v", took, effectLimit)
+			}
+			t.Logf("removed %v after the expiry", took)
+			if err := l.tcpDropped(brazil, imap); err != nil {
+				t.Errorf("after the expiry: %v", err)
+			}
+			var allow []adminapi.Entry
+			a.cliJSON(t, &allow, "allow", "list", "--service", "imap")
+			if hasEntry(allow, netip.PrefixFrom(brazil, 32).String(), "cli", "e2e temporary") {
+				t.Errorf("allow list after the expiry still has %v: %+v", brazil, allow)
+			}
 		})
 		t.Run("country add", func(t *testing.T) {
 			if err := l.tcpDropped(brazil, imap); err != nil {

@@ -141,7 +141,11 @@ type ServiceView struct {
 	Ports        []uint16 `json:"ports"`
 	Destinations []string `json:"destinations,omitempty"`
 	Geofenced    bool     `json:"geofenced"`
-	Countries    []string `json:"countries"` // in force: the file's with the runtime changes
+	// Admit is who the service admits: "listed" (its allowlist and, when
+	// geofenced, its countries) or "all" (every source not in the deny
+	// list; the allowlist has no effect).
+	Admit     string   `json:"admit"`
+	Countries []string `json:"countries"` // in force: the file's with the runtime changes
 	// CountriesAdded are the runtime additions (`enforcer country add`).
 	CountriesAdded []string `json:"countries_added,omitempty"`
 	// CountriesRemoved are runtime removals of countries of the file,
@@ -161,6 +165,11 @@ type Entry struct {
 	Comment string    `json:"comment,omitempty"`
 	Source  string    `json:"source"` // "config" or "cli"
 	Added   time.Time `json:"added,omitempty"`
+	// Expires is when a runtime entry added with --expires stops being
+	// in force and is removed; absent for a permanent one. ExpiresIn is
+	// the time left when the daemon answered, e.g. "7h59m".
+	Expires   time.Time `json:"expires,omitzero"`
+	ExpiresIn string    `json:"expires_in,omitempty"`
 }
 
 // ListChange adds or removes CIDRs (allow, deny) or countries.
@@ -168,6 +177,9 @@ type ListChange struct {
 	Service string   `json:"service,omitempty"`
 	Items   []string `json:"items"`
 	Comment string   `json:"comment,omitempty"`
+	// Expires makes added allow or deny entries temporary: a duration
+	// from now ("8h", "90m") or an RFC 3339 time. "" for permanent.
+	Expires string `json:"expires,omitempty"`
 }
 
 // ChangeResult says what a change did.

@@ -211,6 +211,12 @@ type Service struct {
 	// false otherwise. Never allowed on admin (explicit addresses only) or
 	// on SMTP ports (tcp 25, 465, 587).
 	Geofence bool
+	// AdmitAll (admit: all) admits every source not in the deny list: a
+	// service that is only blocklisted. Default false (admit: listed):
+	// only Allow and, when geofenced, Countries. Refused together with
+	// countries or geofence, on admin and on smtp. The allowlist has no
+	// effect while it is set.
+	AdmitAll bool
 	// Enabled puts the service in the datapath. A disabled service is
 	// validated and keeps its datapath id, but its ports are left
 	// unprotected and not checked against other services'. Default true.

@@ -128,7 +128,7 @@ func TestProblems(t *testing.T) {
 			[]string{
 				`enforcer.yaml:3:5: deny[0]: cidr: required, e.g. {cidr: 192.0.2.0/24, comment: office}`,
 				`enforcer.yaml:4:26: deny[1].note: unknown field; did you mean "comment"?`,
-				`enforcer.yaml:5:12: deny[2].cidr: want a CIDR prefix (want e.g. 192.0.2.0/24 or 2001:db8::/32), got a list`,
+				`enforcer.yaml:5:12: deny[2].cidr: want a CIDR prefix or address range (want e.g. 192.0.2.0/24, 2001:db8::/32 or 192.0.2.1-192.0.2.9), got a list`,
 			}},
 		{"duplicate prefix", head + "deny:\n  - 192.0.2.1\n  - {cidr: 192.0.2.1/32, comment: again}\n  - ::ffff:192.0.2.1/128\n",
 			[]string{

@@ -61,6 +61,9 @@ func (c *Config) Marshal() ([]byte, error) {
 				add(m, "countries", cs)
 			}
 			add(m, "geofence", boolean(s.Geofence))
+			if s.AdmitAll {
+				add(m, "admit", str("all"))
+			}
 			add(m, "enabled", boolean(s.Enabled))
 			return m
 		}),

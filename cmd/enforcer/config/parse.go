@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mailgate/enforcer/policy"
+	"github.com/mailgate/enforcer/policy/iprange"
 )
 
 // maxNodes bounds the size of a document with its aliases expanded: a few
@@ -493,19 +494,24 @@ func (s seen[K]) dup(p *parser, k K, n *yaml.Node, field, shown string) bool {
 }
 
 // entries reads a deny list or an allowlist: each entry a CIDR string or
-// a mapping {cidr, comment}.
+// a mapping {cidr, comment}, where the CIDR may also be an address range
+// FROM-TO, which becomes its minimal CIDR cover, every prefix with the
+// entry's comment.
 func (p *parser) entries(n *yaml.Node, field string) ([]Entry, bool) {
 	items, ok := p.list(n, field, "[192.0.2.0/24, 2001:db8::/32]")
 	var out []Entry
 	s := seen[netip.Prefix]{}
 	for i, item := range items {
 		f := index(field, i)
-		var e Entry
+		var (
+			pfxs    []netip.Prefix
+			comment string
+		)
 		if d := deref(item); d.Kind == yaml.MappingNode {
 			cidrOK, commentOK := false, true
 			keys, _ := p.mapping(d, f, []fieldSpec{
-				{"cidr", func(v *yaml.Node, f string) { e.Prefix, cidrOK = p.prefix(v, f) }},
-				{"comment", func(v *yaml.Node, f string) { e.Comment, commentOK = p.str(v, f) }},
+				{"cidr", func(v *yaml.Node, f string) { pfxs, cidrOK = p.prefixOrRange(v, f) }},
+				{"comment", func(v *yaml.Node, f string) { comment, commentOK = p.str(v, f) }},
 			})
 			good := cidrOK && commentOK
 			if keys["cidr"] == nil {
@@ -518,18 +524,43 @@ func (p *parser) entries(n *yaml.Node, field string) ([]Entry, bool) {
 			item = valueOf(d, keys["cidr"])
 		} else {
 			var good bool
-			if e.Prefix, good = p.prefix(item, f); !good {
+			if pfxs, good = p.prefixOrRange(item, f); !good {
 				ok = false
 				continue
 			}
 		}
-		if s.dup(p, policy.Normalize(e.Prefix), item, f, e.Prefix.String()) {
-			ok = false
-			continue
+		for _, pfx := range pfxs {
+			if s.dup(p, policy.Normalize(pfx), item, f, pfx.String()) {
+				ok = false
+				continue
+			}
+			out = append(out, Entry{Prefix: pfx, Comment: comment})
 		}
-		out = append(out, e)
 	}
 	return out, ok
+}
+
+// prefixOrRange reads a CIDR prefix, a bare address, or an address range
+// FROM-TO as its minimal CIDR cover.
+func (p *parser) prefixOrRange(n *yaml.Node, field string) ([]netip.Prefix, bool) {
+	s, ok := p.text(n, field, "a CIDR prefix or address range (want e.g. 192.0.2.0/24, 2001:db8::/32 or 192.0.2.1-192.0.2.9)")
+	if !ok {
+		return nil, false
+	}
+	if iprange.IsRange(s) {
+		pfxs, err := iprange.Parse(s)
+		if err != nil {
+			p.addf(deref(n), field, "%v", err)
+			return nil, false
+		}
+		return pfxs, true
+	}
+	pfx, msg := parsePrefix(s)
+	if msg != "" {
+		p.addf(deref(n), field, "%s", msg)
+		return nil, false
+	}
+	return []netip.Prefix{pfx}, true
 }
 
 // validInterfaceName mirrors the kernel's dev_valid_name.

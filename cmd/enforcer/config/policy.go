@@ -28,6 +28,7 @@ func (c *Config) PolicyInput() compose.Input {
 			Allow:        prefixes(s.Allow),
 			Countries:    slices.Clone(s.Countries),
 			Geofenced:    s.Geofence,
+			AdmitAll:     s.AdmitAll,
 			Disabled:     !s.Enabled,
 		})
 	}

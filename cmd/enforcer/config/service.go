@@ -24,6 +24,7 @@ type svcSrc struct {
 	countriesNode *yaml.Node
 	geofenceNode  *yaml.Node
 	allowNode     *yaml.Node
+	admitNode     *yaml.Node
 }
 
 var serviceName = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
@@ -65,6 +66,8 @@ func (p *parser) service(n *yaml.Node, field string) *svcSrc {
 		allow                                   []Entry
 		countries                               []string
 		geofence, enabled, geofenceOK, enableOK bool
+		admit                                   string
+		admitOK                                 bool
 	)
 	keys, _ := p.mapping(d, field, []fieldSpec{
 		{"name", func(v *yaml.Node, f string) {
@@ -81,6 +84,10 @@ func (p *parser) service(n *yaml.Node, field string) *svcSrc {
 		{"countries", func(v *yaml.Node, f string) { countries = p.countries(v, f); src.countriesNode = deref(v) }},
 		{"geofence", func(v *yaml.Node, f string) { geofence, geofenceOK = p.boolean(v, f); src.geofenceNode = deref(v) }},
 		{"enabled", func(v *yaml.Node, f string) { enabled, enableOK = p.boolean(v, f) }},
+		{"admit", func(v *yaml.Node, f string) {
+			admit, admitOK = p.enum(v, f, "who the service admits", "listed", "all")
+			src.admitNode = deref(v)
+		}},
 	})
 	if keys["name"] == nil {
 		p.addf(d, join(field, "name"), "required: every service needs a name, one of the defaults (%s) or your own", defaultNames())
@@ -117,6 +124,9 @@ func (p *parser) service(n *yaml.Node, field string) *svcSrc {
 	if keys["geofence"] != nil && geofenceOK {
 		s.Geofence = geofence
 	}
+	if keys["admit"] != nil && admitOK {
+		s.AdmitAll = admit == "all"
+	}
 	src.s = s
 	p.serviceRules(src)
 	return src
@@ -131,6 +141,18 @@ func (p *parser) serviceRules(src *svcSrc) {
 	at, atField := src.countriesNode, join(src.field, "countries")
 	if len(s.Countries) == 0 {
 		at, atField = src.geofenceNode, join(src.field, "geofence")
+	}
+	if s.AdmitAll {
+		af := join(src.field, "admit")
+		switch {
+		case s.Name == ServiceAdmin:
+			p.addf(src.admitNode, af, "the admin page admits explicit addresses only, never everyone; remove admit: all and list them under allow")
+		case s.Name == ServiceSMTP:
+			p.addf(src.admitNode, af, "smtp is never filtered: it already admits everyone, and its deny list entries do not apply; remove admit")
+		case len(s.Countries) > 0 || s.Geofence:
+			p.addf(src.admitNode, af, "admit: all admits every source not in the deny list, so %s would have no effect; remove it, or use admit: listed (the default) to admit only the allowlist and countries",
+				strings.TrimPrefix(atField, src.field+"."))
+		}
 	}
 	switch {
 	case s.Name == ServiceAdmin:

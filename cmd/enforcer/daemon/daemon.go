@@ -64,6 +64,12 @@ type Daemon struct {
 	ifaces []adminapi.InterfaceStatus
 
 	pinWarning string // why the pins die with the daemon; "" if they do not
+
+	// expiry fires when the next allow or deny entry expires (nil: none
+	// does); stopped is set when Run returns, so that a timer firing
+	// then does nothing. Both under mu.
+	expiry  *time.Timer
+	stopped bool
 }
 
 type geoState struct {
@@ -102,6 +108,13 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer d.st.Close()
+	if n, err := d.st.DropExpired(time.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		d.log.Info("dropped expired entries", "entries", n)
+	}
+	// Runs before the store closes (defers run last first).
+	defer d.stopExpiry()
 	if d.pinWarning = privateBPFFS(cfg.BPFFSDir); d.pinWarning != "" {
 		d.log.Warn("the pinned datapath will not outlive this process", "problem", d.pinWarning)
 	}
@@ -118,11 +131,17 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		d.log.Warn("no GeoIP database: geofenced services admit only allowlisted sources", "path", cfg.GeoIP.Database, "error", d.geo.err)
 	}
-	if err := d.apply(); err != nil {
+	// Under mu: from the first apply on, the expiry timer may fire.
+	d.mu.Lock()
+	err = d.apply()
+	if err == nil {
+		d.warnCountryRemovals()
+		d.attachAll() // a failure is logged and shown by status; the other interfaces are guarded
+	}
+	d.mu.Unlock()
+	if err != nil {
 		return err
 	}
-	d.warnCountryRemovals()
-	d.attachAll() // a failure is logged and shown by status; the other interfaces are guarded
 
 	// The device store and the proxy start once the datapath guards the
 	// interfaces: no client from a disallowed country is ever accepted.
@@ -206,8 +225,9 @@ func (d *Daemon) apply() error {
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	in := d.cfg.PolicyInput()
-	in.State, in.Networks = state, d.geo.networks
+	in.State, in.Networks, in.Now = state, d.geo.networks, now
 	res, err := compose.Compose(in)
 	if err != nil {
 		return err
@@ -227,10 +247,53 @@ func (d *Daemon) apply() error {
 	if err := d.dp.Apply(pol); err != nil {
 		return err
 	}
-	d.now = applied{pol: pol, model: res.Model, ids: res.IDs, state: state, table: d.dp.TableStats()}
+	d.now = applied{pol: pol, model: res.Model, ids: res.IDs, state: state.Live(now), table: d.dp.TableStats()}
+	d.scheduleExpiry(state.NextExpiry(now))
 	d.log.Info("policy applied", "revision", state.Revision, "services", len(pol.Services),
 		"deny", len(pol.Deny), "country_networks", len(pol.Networks), "table_cells", d.now.table.Cells, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
+}
+
+// scheduleExpiry arms the expiry timer for next (zero: no entry
+// expires). The caller holds d.mu.
+func (d *Daemon) scheduleExpiry(next time.Time) {
+	if d.expiry != nil {
+		d.expiry.Stop()
+		d.expiry = nil
+	}
+	if next.IsZero() || d.stopped {
+		return
+	}
+	d.expiry = time.AfterFunc(time.Until(next), d.expire)
+}
+
+// expire deletes the entries that have expired and applies the policy
+// without them; apply arms the timer for the next expiry. A failure is
+// logged: the datapath keeps the expired entries until the next change,
+// reload or restart, so it is retried in a minute.
+func (d *Daemon) expire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stopped {
+		return
+	}
+	n, err := d.st.DropExpired(time.Now())
+	if err == nil {
+		err = d.apply()
+	}
+	if err != nil {
+		d.log.Error("removing expired entries failed; retrying in a minute", "error", err)
+		d.scheduleExpiry(time.Now().Add(time.Minute))
+		return
+	}
+	d.log.Info("expired entries removed", "entries", n, "revision", d.now.state.Revision)
+}
+
+func (d *Daemon) stopExpiry() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	d.scheduleExpiry(time.Time{})
 }
 
 // attachError is an interface that could not be attached: the rest of

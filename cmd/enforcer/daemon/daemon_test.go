@@ -50,3 +50,25 @@ func TestStatsFrom(t *testing.T) {
 		t.Errorf("countries not by packets: %+v", s.Countries)
 	}
 }
+
+// TestParsePrefixesRange: `enforcer allow|deny add|remove` take address
+// ranges as their minimal CIDR cover.
+func TestParsePrefixesRange(t *testing.T) {
+	got, err := parsePrefixes([]string{"192.0.2.0-192.0.2.130", "2001:db8::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/25"), netip.MustParsePrefix("192.0.2.128/31"), netip.MustParsePrefix("192.0.2.130/32"), netip.MustParsePrefix("2001:db8::1/128")}
+	if !slices.Equal(got, want) {
+		t.Errorf("parsePrefixes = %v, want %v", got, want)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.9-192.0.2.1", "reversed"},
+		{"192.0.2.1-2001:db8::1", "mixes IPv4 and IPv6"},
+		{"10.0.0.1-10.255.255.254", "more than 32 CIDR prefixes"},
+	} {
+		if _, err := parsePrefixes([]string{"192.0.2.0/24", tc.in}); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "argument 2") {
+			t.Errorf("parsePrefixes(%q): %v, want error naming argument 2 and %q", tc.in, err, tc.want)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/mailgate/enforcer/policy"
 	"github.com/mailgate/enforcer/policy/compose"
 	"github.com/mailgate/enforcer/policy/explain"
+	"github.com/mailgate/enforcer/policy/iprange"
 	"github.com/mailgate/enforcer/policy/store"
 )
 
@@ -206,26 +207,63 @@ func (d *Daemon) service(r *http.Request) (any, error) {
 func (d *Daemon) view(s config.Service) adminapi.ServiceView {
 	o := d.now.state.Countries[s.Name]
 	v := adminapi.ServiceView{Name: s.Name, ID: d.now.ids[s.Name], Ports: s.Ports, Geofenced: s.Geofence,
-		Countries: store.ApplyCountries(s.Countries, o), CountriesAdded: o.Added, CountriesRemoved: o.Removed, Derived: s.Derived}
+		Countries: store.ApplyCountries(s.Countries, o), CountriesAdded: o.Added, CountriesRemoved: o.Removed, Derived: s.Derived, Admit: "listed"}
+	if s.AdmitAll {
+		v.Admit = "all"
+	}
 	for _, p := range s.Protocols {
 		v.Protocols = append(v.Protocols, p.String())
 	}
 	for _, p := range s.Destinations {
 		v.Destinations = append(v.Destinations, p.String())
 	}
-	v.Allow = entries(s.Allow, d.now.state.Allow[s.Name])
+	v.Allow = entries(s.Allow, d.now.state.Allow[s.Name], time.Now())
 	return v
 }
 
-func entries(cfg []config.Entry, st []store.Entry) []adminapi.Entry {
+// entries lists the file's entries and the state's, leaving out those
+// expired at now (the next expiry timer deletes them).
+func entries(cfg []config.Entry, st []store.Entry, now time.Time) []adminapi.Entry {
 	out := []adminapi.Entry{}
 	for _, e := range cfg {
 		out = append(out, adminapi.Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "config"})
 	}
 	for _, e := range st {
-		out = append(out, adminapi.Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "cli", Added: e.AddedAt})
+		if e.Expired(now) {
+			continue
+		}
+		a := adminapi.Entry{CIDR: e.Prefix.String(), Comment: e.Comment, Source: "cli", Added: e.AddedAt}
+		if !e.ExpiresAt.IsZero() {
+			a.Expires, a.ExpiresIn = e.ExpiresAt, timeLeft(e.ExpiresAt.Sub(now))
+		}
+		out = append(out, a)
 	}
 	return out
+}
+
+// timeLeft shows a duration to the second, e.g. "7h59m58s".
+func timeLeft(d time.Duration) string {
+	return max(d, 0).Truncate(time.Second).String()
+}
+
+// parseExpiry reads --expires: a positive duration from now, or an RFC
+// 3339 time after now.
+func parseExpiry(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, badRequest("--expires %q: want a duration after now, e.g. 8h", s)
+		}
+		return now.Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, badRequest("--expires %q: want a duration such as 8h or 90m, or an RFC 3339 time such as 2026-12-24T18:00:00Z", s)
+	}
+	if !t.After(now) {
+		return time.Time{}, badRequest("--expires %q: that time has passed", s)
+	}
+	return t, nil
 }
 
 func (d *Daemon) lookupService(name string) (*config.Service, error) {
@@ -250,13 +288,13 @@ func (d *Daemon) listAllow(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return entries(s.Allow, d.now.state.Allow[s.Name]), nil
+	return entries(s.Allow, d.now.state.Allow[s.Name], time.Now()), nil
 }
 
 func (d *Daemon) listDeny(*http.Request) (any, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return entries(d.cfg.Deny, d.now.state.Deny), nil
+	return entries(d.cfg.Deny, d.now.state.Deny, time.Now()), nil
 }
 
 func (d *Daemon) listCountry(r *http.Request) (any, error) {
@@ -321,6 +359,9 @@ func (d *Daemon) applyChanged(n int) (adminapi.ChangeResult, error) {
 
 func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req adminapi.ListChange) (int, error) {
 	if kind == kindCountry {
+		if req.Expires != "" {
+			return 0, badRequest("--expires applies to allow and deny entries, not to countries")
+		}
 		if !svc.Geofence {
 			return 0, badRequest("service %q is not geofenced, so countries have no effect; to geofence it, give it countries or geofence: true in %s and run `enforcer reload`", svc.Name, d.opts.ConfigPath)
 		}
@@ -337,6 +378,15 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req adminap
 	if err != nil {
 		return 0, err
 	}
+	var expires time.Time
+	if req.Expires != "" {
+		if !add {
+			return 0, badRequest("--expires applies to add only; remove takes the entries out now")
+		}
+		if expires, err = parseExpiry(req.Expires, time.Now()); err != nil {
+			return 0, err
+		}
+	}
 	fromConfig := d.cfg.Deny
 	if kind == kindAllow {
 		fromConfig = svc.Allow
@@ -347,7 +397,7 @@ func (d *Daemon) store(kind listKind, add bool, svc *config.Service, req adminap
 	if add {
 		es := make([]store.Entry, len(prefixes))
 		for i, p := range prefixes {
-			es[i] = store.Entry{Prefix: p, Comment: req.Comment, AddedBy: "cli"}
+			es[i] = store.Entry{Prefix: p, Comment: req.Comment, AddedBy: "cli", ExpiresAt: expires}
 		}
 		if kind == kindAllow {
 			return d.st.AddAllow(svc.Name, es)
@@ -414,12 +464,21 @@ func entryPrefixes(es []config.Entry) []netip.Prefix {
 	return out
 }
 
-// parsePrefixes accepts CIDRs and bare addresses (as /32 or /128); a CIDR
-// with host bits set is refused with the canonical form as a hint.
+// parsePrefixes accepts CIDRs, bare addresses (as /32 or /128) and
+// address ranges FROM-TO (as their minimal CIDR cover); a CIDR with host
+// bits set is refused with the canonical form as a hint.
 func parsePrefixes(items []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(items))
 	for i, s := range items {
 		s = strings.TrimSpace(s)
+		if iprange.IsRange(s) {
+			ps, err := iprange.Parse(s)
+			if err != nil {
+				return nil, badRequest("argument %d: %v", i+1, err)
+			}
+			out = append(out, ps...)
+			continue
+		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			a, aerr := netip.ParseAddr(s)
