@@ -22,9 +22,19 @@ const MaxPrefixes = 32
 // range, so the caller reads it as a prefix or address.
 var ErrNotRange = errors.New("not an address range")
 
-// IsRange reports whether s is written as a range (holds a '-'): prefixes
-// and addresses never do.
-func IsRange(s string) bool { return strings.Contains(s, "-") }
+// IsRange reports whether s is written as a range: it holds a '-'
+// (prefixes and addresses never do) with an IP address on at least one
+// side, so that a plain typo such as "not-an-address" is reported as a
+// bad prefix rather than as a bad range.
+func IsRange(s string) bool {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return false
+	}
+	_, errLo := netip.ParseAddr(strings.TrimSpace(lo))
+	_, errHi := netip.ParseAddr(strings.TrimSpace(hi))
+	return errLo == nil || errHi == nil
+}
 
 // Parse reads "FROM-TO" (spaces around the '-' allowed) and returns the
 // minimal CIDR cover of FROM..TO, sorted by address. IPv4-mapped IPv6

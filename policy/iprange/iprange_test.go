@@ -120,3 +120,21 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	a, _ := netip.AddrFromSlice(b)
 	return a
 }
+
+// TestIsRange: a '-' with an address on at least one side is a range (its
+// errors then name the bad end); a word with a '-' is not, so it gets the
+// bad-prefix error.
+func TestIsRange(t *testing.T) {
+	for s, want := range map[string]bool{
+		"192.0.2.0-192.0.2.130": true,
+		"192.0.2.0 - bad":       true,
+		"bad-2001:db8::1":       true,
+		"not-an-address":        false,
+		"192.0.2.0/24":          false,
+		"-":                     false,
+	} {
+		if got := IsRange(s); got != want {
+			t.Errorf("IsRange(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
