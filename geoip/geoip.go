@@ -158,13 +158,9 @@ func (e *NoCountryDataError) Error() string {
 // the datapath compiles (policy.Policy.Networks), networks without a
 // country included so that they stay distinct from unknown space.
 func (db *DB) CountryTable() ([]policy.Network, error) {
-	// A search tree of n nodes has at most n+1 networks: size it once.
-	out := make([]policy.Network, 0, min(db.Metadata().NodeCount+1, 1<<23))
-	for n, err := range db.Networks() {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, policy.Network{Prefix: n.Prefix, Country: n.Country})
-	}
-	return out, nil
+	// The walk is split across cores (see collect); the networks and their
+	// order are those of Networks.
+	return collect(db, func(n Network) policy.Network {
+		return policy.Network{Prefix: n.Prefix, Country: n.Country}
+	})
 }
