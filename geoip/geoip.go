@@ -156,10 +156,11 @@ func (e *NoCountryDataError) Error() string {
 
 // CountryTable reads every network of the database into the country table
 // the datapath compiles (policy.Policy.Networks), networks without a
-// country included so that they stay distinct from unknown space.
+// country included so that they stay distinct from unknown space. The
+// networks and their order are those of Networks; the walk is split by
+// subtree across GOMAXPROCS cores and written into one table of the exact
+// size Open counted.
 func (db *DB) CountryTable() ([]policy.Network, error) {
-	// The walk is split across cores (see collect); the networks and their
-	// order are those of Networks.
 	return collect(db, func(n Network) policy.Network {
 		return policy.Network{Prefix: n.Prefix, Country: n.Country}
 	})
