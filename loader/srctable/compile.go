@@ -36,11 +36,20 @@ type overlay struct {
 type compiler struct {
 	classes []Attr
 	ids     map[Attr]uint32
-	cells   []Cell
-	leaves  []uint32
+	// byCountry caches the ids of classes that are a country alone (no
+	// deny, no allow), the class of nearly every segment of a GeoIP
+	// table, so that a full-scale build does not hash a million of them.
+	// 0 is unset: id 0 is the empty class, which the map holds.
+	byCountry [26*26 + 1]uint32
+	cells     []Cell
+	leaves    []uint32
 }
 
 func (c *compiler) intern(a Attr) (uint32, error) {
+	plain := !a.Deny && a.Allow == 0 && int(a.Country) < len(c.byCountry)
+	if plain && c.byCountry[a.Country] != 0 {
+		return c.byCountry[a.Country], nil
+	}
 	if id, ok := c.ids[a]; ok {
 		return id, nil
 	}
@@ -50,6 +59,9 @@ func (c *compiler) intern(a Attr) (uint32, error) {
 	id := uint32(len(c.classes))
 	c.classes = append(c.classes, a)
 	c.ids[a] = id
+	if plain {
+		c.byCountry[a.Country] = id
+	}
 	return id, nil
 }
 
