@@ -111,3 +111,25 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCountryTableFullScale opens a full-scale database and reads its
+// country table: the "read" of a GeoIP update (test/bench geoip).
+func BenchmarkCountryTableFullScale(b *testing.B) {
+	path, want := mustFullScale(b)
+	b.ResetTimer()
+	for b.Loop() {
+		db, err := geoip.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		nets, err := db.CountryTable()
+		db.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(nets) != want {
+			b.Fatalf("read %d networks, want %d", len(nets), want)
+		}
+	}
+	b.ReportMetric(float64(want), "networks")
+}

@@ -19,6 +19,8 @@ type DB struct {
 	r    *maxminddb.Reader
 	md   Metadata
 	tree searchTree
+	// subtrees cut the tree for a parallel walk (see collect).
+	subtrees []subtree
 }
 
 // metadataMarker starts the metadata section (MaxMind DB spec, "Database
@@ -102,7 +104,21 @@ func (db *DB) validate(buf []byte) error {
 	case md.DatabaseType == "":
 		return invalid("database_type is empty")
 	}
-	if err := db.r.Verify(); err != nil {
+	// maxminddb's Verify and the walk of the tree below are independent
+	// reads of buf: run them side by side. Their errors are reported in the
+	// order the checks are written, whichever finished first.
+	verified := make(chan error, 1)
+	go func() { verified <- db.r.Verify() }()
+	tree, treeErr := newSearchTree(buf, md.NodeCount, md.RecordSize, md.IPVersion)
+	var subs []subtree
+	if treeErr == nil {
+		// Walk the whole tree once without decoding anything: proves the
+		// walk ends (see searchTree) and that every data pointer is in
+		// bounds, so Networks cannot fail on the tree later; and counts
+		// the networks of each subtree for CountryTable.
+		subs, treeErr = tree.split()
+	}
+	if err := <-verified; err != nil {
 		return invalid("%w", err)
 	}
 	for _, t := range noCountryTypes {
@@ -110,17 +126,10 @@ func (db *DB) validate(buf []byte) error {
 			return &NoCountryDataError{Path: db.path, Metadata: db.md}
 		}
 	}
-	tree, err := newSearchTree(buf, md.NodeCount, md.RecordSize, md.IPVersion)
-	if err != nil {
-		return invalid("%w", err)
+	if treeErr != nil {
+		return invalid("%w", treeErr)
 	}
-	// Walk the whole tree once without decoding anything: proves the walk
-	// ends (see searchTree) and that every data pointer is in bounds, so
-	// Networks cannot fail on the tree later.
-	if err := tree.walk(func(walkEntry, uint) bool { return true }); err != nil {
-		return invalid("%w", err)
-	}
-	db.tree = tree
+	db.tree, db.subtrees = tree, subs
 	// Scan until the first network with a country. A country database finds
 	// one at once; a database without any is walked to its end, which the
 	// tree walk bounds by the node count.
@@ -163,7 +172,7 @@ func (db *DB) Close() error {
 	}
 	err := db.r.Close()
 	db.r = nil
-	db.tree = searchTree{}
+	db.tree, db.subtrees = searchTree{}, nil
 	return err
 }
 

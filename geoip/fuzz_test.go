@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,11 +135,15 @@ func FuzzOpen(f *testing.F) {
 		// Each node adds at most two records to the walk, plus 0.0.0.0/0.
 		limit := 2*db.md.NodeCount + 2
 		var n uint
+		var seq []Network
+		var seqErr error
 		for nw, err := range db.Networks() {
 			if err != nil {
 				checkError(t, err)
+				seqErr = err
 				break
 			}
+			seq = append(seq, nw)
 			if n++; n > limit {
 				t.Fatalf("more than %d networks from %d nodes", limit, db.md.NodeCount)
 			}
@@ -148,6 +153,19 @@ func FuzzOpen(f *testing.F) {
 			if nw.Country != "" && len(nw.Country) != 2 {
 				t.Fatalf("country %q", nw.Country)
 			}
+		}
+		// The parallel walk behind CountryTable yields the same networks,
+		// or fails on the same record.
+		par, parErr := collect(db, func(n Network) Network { return n })
+		switch {
+		case seqErr != nil:
+			if parErr == nil || parErr.Error() != seqErr.Error() {
+				t.Fatalf("parallel walk: %v, sequential: %v", parErr, seqErr)
+			}
+		case parErr != nil:
+			t.Fatalf("parallel walk: %v, sequential walk did not fail", parErr)
+		case !slices.Equal(seq, par):
+			t.Fatalf("parallel walk yields %d networks, sequential %d, or others", len(par), len(seq))
 		}
 		for _, ip := range probes {
 			if r, err := db.Lookup(ip); err != nil {

@@ -156,15 +156,12 @@ func (e *NoCountryDataError) Error() string {
 
 // CountryTable reads every network of the database into the country table
 // the datapath compiles (policy.Policy.Networks), networks without a
-// country included so that they stay distinct from unknown space.
+// country included so that they stay distinct from unknown space. The
+// networks and their order are those of Networks; the walk is split by
+// subtree across GOMAXPROCS cores and written into one table of the exact
+// size Open counted.
 func (db *DB) CountryTable() ([]policy.Network, error) {
-	// A search tree of n nodes has at most n+1 networks: size it once.
-	out := make([]policy.Network, 0, min(db.Metadata().NodeCount+1, 1<<23))
-	for n, err := range db.Networks() {
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, policy.Network{Prefix: n.Prefix, Country: n.Country})
-	}
-	return out, nil
+	return collect(db, func(n Network) policy.Network {
+		return policy.Network{Prefix: n.Prefix, Country: n.Country}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"net/netip"
+	"sync/atomic"
 )
 
 // searchTree reads the binary search tree of a MaxMind DB directly (MaxMind
@@ -98,14 +99,22 @@ var errNotATree = errors.New("search tree reaches a node twice (not a tree)")
 // aliases of the IPv4 subtree. Every internal node may be entered once, so
 // a walk takes at most nodeCount steps whatever the file holds.
 func (t *searchTree) walk(leaf func(walkEntry, uint) bool) error {
+	return t.walkFrom(walkEntry{}, &budget{limit: t.nodeCount}, nil, leaf)
+}
+
+// walkFrom walks the subtree of start as walk does. Nodes for which cut
+// (if not nil) is true are passed to leaf with offset cutNode instead of
+// being entered. Each node entered is charged to b, which fails the walk
+// with errNotATree when the tree holds more nodes than it has.
+func (t *searchTree) walkFrom(start walkEntry, b *budget, cut func(walkEntry) bool, leaf func(walkEntry, uint) bool) error {
 	bits := 32
 	if t.ipv6 {
 		bits = 128
 	}
 	// A depth-first walk holds at most one pending right sibling per level,
 	// plus the entry being visited.
-	stack := make([]walkEntry, 1, bits+2)
-	visited := uint(0)
+	var buf [130]walkEntry
+	stack := append(buf[:0], start)
 	for len(stack) > 0 {
 		e := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -114,7 +123,13 @@ func (t *searchTree) walk(leaf func(walkEntry, uint) bool) error {
 			if t.ipv6 && e.ptr == t.ipv4Start && !under96(e.addr) {
 				continue // an alias of the IPv4 subtree
 			}
-			if visited++; visited > t.nodeCount {
+			if cut != nil && cut(e) {
+				if !leaf(e, cutNode) {
+					return nil
+				}
+				continue
+			}
+			if !b.charge() {
 				return errNotATree
 			}
 			if e.depth >= bits {
@@ -135,6 +150,47 @@ func (t *searchTree) walk(leaf func(walkEntry, uint) bool) error {
 				return nil
 			}
 		}
+	}
+	return b.flush()
+}
+
+// cutNode is the offset walkFrom passes for a node it did not enter.
+const cutNode = ^uint(0)
+
+// budget bounds the nodes a walk may enter: a tree of nodeCount nodes
+// has no more. Walks running in parallel share one count (shared), which
+// each adds to in batches so that they do not contend on it; they enter at
+// most batch nodes each beyond the limit before they see it.
+type budget struct {
+	n      uint // nodes entered (shared: since the last sync)
+	limit  uint
+	shared *atomic.Uint64
+}
+
+const budgetBatch = 1024
+
+// charge counts one more node; false when over the limit.
+func (b *budget) charge() bool {
+	b.n++
+	if b.shared == nil {
+		return b.n <= b.limit
+	}
+	if b.n < budgetBatch {
+		return true
+	}
+	return b.sync()
+}
+
+func (b *budget) sync() bool {
+	total := b.shared.Add(uint64(b.n))
+	b.n = 0
+	return total <= uint64(b.limit)
+}
+
+// flush adds the rest of a shared count at the end of a walk.
+func (b *budget) flush() error {
+	if b.shared != nil && !b.sync() {
+		return errNotATree
 	}
 	return nil
 }

@@ -36,11 +36,20 @@ type overlay struct {
 type compiler struct {
 	classes []Attr
 	ids     map[Attr]uint32
-	cells   []Cell
-	leaves  []uint32
+	// byCountry caches the ids of classes that are a country alone (no
+	// deny, no allow), the class of nearly every segment of a GeoIP
+	// table, so that a full-scale build does not hash a million of them.
+	// 0 is unset: id 0 is the empty class, which the map holds.
+	byCountry [26*26 + 1]uint32
+	cells     []Cell
+	leaves    []uint32
 }
 
 func (c *compiler) intern(a Attr) (uint32, error) {
+	plain := !a.Deny && a.Allow == 0 && int(a.Country) < len(c.byCountry)
+	if plain && c.byCountry[a.Country] != 0 {
+		return c.byCountry[a.Country], nil
+	}
 	if id, ok := c.ids[a]; ok {
 		return id, nil
 	}
@@ -50,14 +59,15 @@ func (c *compiler) intern(a Attr) (uint32, error) {
 	id := uint32(len(c.classes))
 	c.classes = append(c.classes, a)
 	c.ids[a] = id
+	if plain {
+		c.byCountry[a.Country] = id
+	}
 	return id, nil
 }
 
-// flatten turns one family's prefixes into sorted segments of class ids
-// covering the whole address space from 0.
-func (c *compiler) flatten(f *family) ([]segment[uint32], error) {
-	countries := countrySegments(f.countries)
-	overlays := overlaySegments(f.overlays)
+// flatten merges one family's country and overlay segments into sorted
+// segments of class ids covering the whole address space from 0.
+func (c *compiler) flatten(countries []segment[uint16], overlays []segment[overlay]) ([]segment[uint32], error) {
 	out := make([]segment[uint32], 0, len(countries)+2*len(overlays))
 	ci, oi := 0, 0
 	pos := u128{}
@@ -92,7 +102,7 @@ func (c *compiler) flatten(f *family) ([]segment[uint32], error) {
 
 // countrySegments resolves possibly nested country prefixes by longest
 // match. MaxMind networks arrive sorted and disjoint, which skips the sort.
-func countrySegments(spans []span) []segment[uint16] {
+func countrySegments(spans []span, width int) []segment[uint16] {
 	before := func(a, b span) int {
 		if c := a.lo.cmp(b.lo); c != 0 {
 			return c
@@ -106,10 +116,10 @@ func countrySegments(spans []span) []segment[uint16] {
 	out := make([]segment[uint16], 1, len(spans)+1)
 	var stack []span
 	closeUntil := func(lo u128, all bool) {
-		for len(stack) > 0 && (all || stack[len(stack)-1].hi.less(lo)) {
+		for len(stack) > 0 && (all || stack[len(stack)-1].last(width).less(lo)) {
 			t := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			next, over := t.hi.inc()
+			next, over := t.last(width).inc()
 			if over {
 				continue
 			}
@@ -130,7 +140,7 @@ func countrySegments(spans []span) []segment[uint16] {
 }
 
 // overlaySegments resolves deny and allow entries, which are unions.
-func overlaySegments(spans []span) []segment[overlay] {
+func overlaySegments(spans []span, width int) []segment[overlay] {
 	type event struct {
 		pos   u128
 		svc   uint8
@@ -139,7 +149,7 @@ func overlaySegments(spans []span) []segment[overlay] {
 	evs := make([]event, 0, 2*len(spans))
 	for _, s := range spans {
 		evs = append(evs, event{s.lo, s.svc, 1})
-		if next, over := s.hi.inc(); !over {
+		if next, over := s.last(width).inc(); !over {
 			evs = append(evs, event{next, s.svc, -1})
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"sync"
 )
 
 // Layout constants, mirrored from bpf/include/enforcer.h.
@@ -78,9 +79,11 @@ type family struct {
 	overlays  []span // deny (svc 0) and allow (svc 1..63) entries
 }
 
-// span is an inclusive address range from one prefix.
+// span is an inclusive address range from one prefix: lo up to last. It
+// holds no upper bound of its own, which keeps a full-scale table's spans
+// (one per network) at 24 bytes each.
 type span struct {
-	lo, hi  u128
+	lo      u128
 	bits    uint8
 	country uint16 // for countries
 	svc     uint8  // for overlays: 0 deny, else the allowlisted service
@@ -144,13 +147,14 @@ func (b *Builder) span(p netip.Prefix) (*family, span, bool) {
 	}
 	p = p.Masked()
 	f := &b.fam[0]
-	width := 32
 	if p.Addr().Is6() {
-		f, width = &b.fam[1], 128
+		f = &b.fam[1]
 	}
-	lo := fromAddr(p.Addr())
-	return f, span{lo: lo, hi: lo.or(ones(width - p.Bits())), bits: uint8(p.Bits())}, true
+	return f, span{lo: fromAddr(p.Addr()), bits: uint8(p.Bits())}, true
 }
+
+// last is the last address of s in a family of width-bit addresses.
+func (s span) last(width int) u128 { return s.lo.or(ones(width - int(s.bits))) }
 
 // Table is a compiled source table.
 type Table struct {
@@ -168,11 +172,26 @@ func (b *Builder) Build() (*Table, error) {
 		classes: []Attr{{}},
 		ids:     map[Attr]uint32{{}: 0},
 	}
+	// The families are independent until their segments meet the class
+	// table: resolve each one's prefixes on a core of its own.
+	var resolved [2]struct {
+		countries []segment[uint16]
+		overlays  []segment[overlay]
+	}
+	var wg sync.WaitGroup
+	for i := range b.fam {
+		wg.Go(func() {
+			width := 32 << (2 * i) // IPv4, IPv6
+			resolved[i].countries = countrySegments(b.fam[i].countries, width)
+			resolved[i].overlays = overlaySegments(b.fam[i].overlays, width)
+		})
+	}
+	wg.Wait()
 	var segs [2][]segment[uint32]
 	n := 0
 	for i := range b.fam {
 		var err error
-		if segs[i], err = c.flatten(&b.fam[i]); err != nil {
+		if segs[i], err = c.flatten(resolved[i].countries, resolved[i].overlays); err != nil {
 			return nil, err
 		}
 		n += len(segs[i])
