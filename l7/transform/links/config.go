@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -189,6 +190,13 @@ func normalizeDomain(s string) (string, netip.Addr, error) {
 	}
 	if !utf8.ValidString(d) {
 		return "", netip.Addr{}, errors.New("not valid UTF-8")
+	}
+	// Non-ASCII white space or controls (U+0085, U+00A0, U+2028 ...) are no
+	// part of a name, and TrimSpace above would strip one that a trailing
+	// dot hid, so the result would not normalize to itself (ASCII ones are
+	// refused below, by character).
+	if strings.IndexFunc(d, func(r rune) bool { return r >= utf8.RuneSelf && (unicode.IsSpace(r) || unicode.IsControl(r)) }) >= 0 {
+		return "", netip.Addr{}, errors.New("white space or a control character in a domain name")
 	}
 	b := []byte(d)
 	start := 0
